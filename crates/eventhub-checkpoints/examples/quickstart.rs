@@ -19,27 +19,46 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let bob = OwnerId::new("bob")?;
 
     // Alice claims all four partitions of a new consumer group.
-    let claims = (0..4).map(|p| OwnershipClaim::new(scope.clone(), PartitionId::from(p), alice.clone(), None));
+    let claims =
+        (0..4).map(|p| OwnershipClaim::new(scope.clone(), PartitionId::from(p), alice.clone(), None));
     for outcome in store.claim_ownership(claims).await {
-        println!("alice claims partition {}: {}", outcome.claim.partition_id, describe(&outcome.result));
+        println!(
+            "alice claims partition {}: {}",
+            outcome.claim.partition_id,
+            describe(&outcome.result)
+        );
     }
 
     // Bob arrives, lists ownership and steals partitions 2 and 3 with their etags.
     let listed = store.list_ownership(&scope).await?.items;
-    let steals = listed[2..].iter().map(|o| OwnershipClaim::from_listed(o, bob.clone()));
+    let steals = listed[2..]
+        .iter()
+        .map(|o| OwnershipClaim::from_listed(o, bob.clone()));
     for outcome in store.claim_ownership(steals).await {
-        println!("bob steals partition {}: {}", outcome.claim.partition_id, describe(&outcome.result));
+        println!(
+            "bob steals partition {}: {}",
+            outcome.claim.partition_id,
+            describe(&outcome.result)
+        );
     }
 
     // Alice tries to renew partition 3 with the etag she saw before: too late.
     let stale = OwnershipClaim::from_listed(&listed[3], alice.clone());
-    println!("alice renews partition 3 with a stale etag: {}", describe(&store.claim(&stale).await));
+    println!(
+        "alice renews partition 3 with a stale etag: {}",
+        describe(&store.claim(&stale).await)
+    );
 
     // Each writes checkpoints for what it owns.
     for p in 0..4u32 {
         let sequence_number = i64::from(p) * 100 + 41;
         let offset = Offset::from(sequence_number * 512);
-        let checkpoint = Checkpoint::new(scope.clone(), PartitionId::from(p), Some(offset), Some(sequence_number))?;
+        let checkpoint = Checkpoint::new(
+            scope.clone(),
+            PartitionId::from(p),
+            Some(offset),
+            Some(sequence_number),
+        )?;
         store.update_checkpoint(&checkpoint).await?;
     }
 

@@ -22,7 +22,6 @@ use crate::model::{Checkpoint, OwnerId, Ownership, OwnershipClaim, PartitionId, 
 
 /// Tuning of a [`CheckpointStore`].
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct StoreOptions {
     /// How many claims of one [`CheckpointStore::claim_ownership`] call run
     /// at once. Default 64.

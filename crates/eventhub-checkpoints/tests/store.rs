@@ -314,11 +314,8 @@ async fn broken_peer_blobs_are_skipped_and_reported() {
 
 #[tokio::test]
 async fn claim_results_keep_the_order_of_the_claims() {
-    let store = CheckpointStore::with_options(Arc::new(InMemoryBackend::new()), {
-        let mut options = StoreOptions::default();
-        options.claim_concurrency = 3;
-        options
-    });
+    let options = StoreOptions { claim_concurrency: 3 };
+    let store = CheckpointStore::with_options(Arc::new(InMemoryBackend::new()), options);
     let claims: Vec<_> = (0..20)
         .map(|p| OwnershipClaim::new(scope(), PartitionId::from(p), owner("me"), None))
         .collect();
