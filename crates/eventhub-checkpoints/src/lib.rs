@@ -3,7 +3,7 @@
 //!
 //! - [`model`]: validated scopes, partition ids, owner ids, offsets, etags,
 //!   [`Checkpoint`] and [`Ownership`].
-//! - [`format`]: blob names and metadata, identical to
+//! - [`format`](mod@format): blob names and metadata, identical to
 //!   azure-eventhub-checkpointstoreblob-aio 1.2.0 and the .NET and JavaScript
 //!   stores.
 //! - [`backend`]: the [`BlobBackend`] trait a storage backend implements
