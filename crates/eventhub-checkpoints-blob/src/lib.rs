@@ -50,3 +50,8 @@ pub use credential::{AccountKey, Credential, SasToken};
 pub use error::ConfigError;
 pub use options::AzureBlobOptions;
 pub use retry::RetryOptions;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

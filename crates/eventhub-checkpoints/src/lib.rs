@@ -31,6 +31,8 @@
 //! ```
 
 pub mod backend;
+pub mod balancer;
+pub mod clock;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod error;
@@ -42,8 +44,19 @@ pub mod store;
 pub use backend::{
     BackendError, BackendErrorKind, BlobBackend, BlobItem, BlobProperties, Metadata, WriteCondition,
 };
+pub use balancer::{
+    BalancerEvent, Changes, FairShare, LoadBalancer, LoadBalancerOptions, LoadBalancingStrategy,
+};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Operation, StoreError, ValidationError};
 pub use format::{SkipReason, SkippedBlob};
 pub use memory::InMemoryBackend;
-pub use model::{Checkpoint, ETag, Offset, OwnerId, Ownership, OwnershipClaim, PartitionId, Scope};
+pub use model::{
+    Checkpoint, ETag, Offset, OwnerId, Ownership, OwnershipClaim, PartitionId, Scope, StoredCheckpoint,
+};
 pub use store::{CheckpointStore, ClaimOutcome, ClaimResult, Listing, StoreOptions};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -3,7 +3,7 @@
 //! the service honours them.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -11,14 +11,24 @@ use async_trait::async_trait;
 use crate::backend::{
     BackendError, BackendErrorKind, BlobBackend, BlobItem, BlobProperties, Metadata, WriteCondition,
 };
+use crate::clock::{Clock, SystemClock};
 use crate::model::ETag;
 
 /// An in-memory container; for tests, tools and simulations.
 ///
 /// Cloning a store that wraps it (through `Arc`) shares the same blobs.
-#[derive(Debug, Default)]
+/// Last-modified times come from the [`SystemClock`], or from the clock given
+/// to [`InMemoryBackend::with_clock`].
+#[derive(Debug)]
 pub struct InMemoryBackend {
     state: Mutex<State>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Default for InMemoryBackend {
+    fn default() -> Self {
+        Self::with_clock(Arc::new(SystemClock))
+    }
 }
 
 #[derive(Debug, Default)]
@@ -37,6 +47,16 @@ impl InMemoryBackend {
     /// An empty container.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty container whose writes take their last-modified time from
+    /// `clock`, e.g. a [`ManualClock`](crate::ManualClock) shared with the
+    /// [`LoadBalancer`](crate::LoadBalancer)s of a simulation.
+    pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            state: Mutex::new(State::default()),
+            clock,
+        }
     }
 
     /// Number of blobs in the container.
@@ -76,11 +96,11 @@ impl State {
         }
     }
 
-    fn write(&mut self, name: &str, metadata: &Metadata) -> BlobProperties {
+    fn write(&mut self, name: &str, metadata: &Metadata, now: SystemTime) -> BlobProperties {
         self.writes += 1;
         let properties = BlobProperties {
             etag: ETag::new(format!("0x8D{:014X}", self.writes)).expect("generated etags are valid"),
-            last_modified: SystemTime::now(),
+            last_modified: now,
         };
         self.blobs.insert(
             name.to_owned(),
@@ -121,7 +141,7 @@ impl BlobBackend for InMemoryBackend {
     ) -> Result<BlobProperties, BackendError> {
         let mut state = self.lock();
         state.check(name, condition)?;
-        Ok(state.write(name, metadata))
+        Ok(state.write(name, metadata, self.clock.now()))
     }
 
     async fn set_metadata(
@@ -135,7 +155,7 @@ impl BlobBackend for InMemoryBackend {
             return Err(not_found(name));
         }
         state.check(name, condition)?;
-        Ok(state.write(name, metadata))
+        Ok(state.write(name, metadata, self.clock.now()))
     }
 
     async fn delete_blob(&self, name: &str, condition: &WriteCondition) -> Result<(), BackendError> {

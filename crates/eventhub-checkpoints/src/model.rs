@@ -352,6 +352,17 @@ impl Checkpoint {
     }
 }
 
+/// A checkpoint as listed from the store, with its blob's version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    /// The checkpoint.
+    pub checkpoint: Checkpoint,
+    /// The checkpoint blob's etag.
+    pub etag: ETag,
+    /// When the checkpoint was last written.
+    pub last_modified: SystemTime,
+}
+
 /// The recorded owner of one partition, as listed from the store.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ownership {

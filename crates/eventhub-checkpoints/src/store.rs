@@ -18,7 +18,7 @@ use futures::StreamExt;
 use crate::backend::{BackendErrorKind, BlobBackend, BlobItem, BlobProperties, Metadata, WriteCondition};
 use crate::error::{Operation, StoreError};
 use crate::format::{self, BlobKind, SkipReason, SkippedBlob};
-use crate::model::{Checkpoint, OwnerId, Ownership, OwnershipClaim, PartitionId, Scope};
+use crate::model::{Checkpoint, OwnerId, Ownership, OwnershipClaim, PartitionId, Scope, StoredCheckpoint};
 
 /// Tuning of a [`CheckpointStore`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -142,6 +142,27 @@ impl CheckpointStore {
             BlobKind::Checkpoint,
             Operation::ListCheckpoints,
             format::read_checkpoint,
+        )
+        .await
+    }
+
+    /// Every checkpoint recorded for `scope`, with when each was written
+    /// (for tools that show a checkpoint's age).
+    pub async fn list_stored_checkpoints(
+        &self,
+        scope: &Scope,
+    ) -> Result<Listing<StoredCheckpoint>, StoreError> {
+        self.list(
+            scope,
+            BlobKind::Checkpoint,
+            Operation::ListCheckpoints,
+            |scope, prefix, item| {
+                format::read_checkpoint(scope, prefix, item).map(|checkpoint| StoredCheckpoint {
+                    checkpoint,
+                    etag: item.properties.etag.clone(),
+                    last_modified: item.properties.last_modified,
+                })
+            },
         )
         .await
     }
@@ -311,7 +332,9 @@ impl CheckpointStore {
             .await
         {
             Ok(()) => Ok(true),
-            Err(e) if e.kind() == BackendErrorKind::NotFound => Ok(false),
+            // After a lost response, a retry's 404 means the first attempt
+            // deleted it.
+            Err(e) if e.kind() == BackendErrorKind::NotFound => Ok(e.write_may_have_applied()),
             Err(e) => Err(StoreError::new(Operation::DeleteCheckpoint, name, e)),
         }
     }

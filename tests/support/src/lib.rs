@@ -1,5 +1,7 @@
 //! Test support for the Event Hubs checkpoint store: starts the Azurite blob
-//! emulator (pinned in `tests/azurite/package.json`) for integration tests.
+//! emulator (pinned in `tests/azurite/package.json`) for integration tests,
+//! and [`FaultProxy`], an HTTP proxy that injects scripted faults between a
+//! client and Azurite.
 //!
 //! [`Azurite::shared`] starts one in-memory Azurite blob service per
 //! [`Transport`] and per test process, the first time a test asks for it, and
@@ -18,6 +20,10 @@
 //! let container = unique_container_name("checkpoints");
 //! # let _ = (connection_string, container);
 //! ```
+
+pub mod fault_proxy;
+
+pub use fault_proxy::{Fault, FaultProxy, Match, ObservedRequest, Outcome, Rule};
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
