@@ -13,4 +13,18 @@ if [[ ! -x $azurite/node_modules/.bin/azurite-blob \
     npm ci --prefix "$azurite" --no-audit --no-fund
 fi
 
+# The Python store the interop tests run against, pinned in
+# tests/interop/requirements.txt, in tests/.venv; reinstalled only when the
+# venv is missing or the requirements changed since the last install.
+venv=tests/.venv
+requirements=tests/interop/requirements.txt
+if [[ ! -x $venv/bin/python ]]; then
+    python3 -m venv "$venv"
+fi
+if [[ ! -f $venv/.requirements-installed \
+    || $requirements -nt $venv/.requirements-installed ]]; then
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
+    touch "$venv/.requirements-installed"
+fi
+
 cargo test --workspace --all-features

@@ -75,13 +75,14 @@ pub fn ownership_metadata(owner_id: Option<&OwnerId>) -> Metadata {
     metadata
 }
 
-/// The metadata of a checkpoint blob: `offset` and `sequencenumber`, each
-/// when known, as decimal strings.
+/// The metadata of a checkpoint blob: `offset` and `sequencenumber` as
+/// decimal strings. Without an offset, `offset` is written empty (the .NET
+/// placeholder): azure-eventhub-checkpointstoreblob-aio 1.2.0 reads
+/// `metadata["offset"]` unconditionally, and a missing key fails its whole
+/// listing.
 pub fn checkpoint_metadata(checkpoint: &Checkpoint) -> Metadata {
     let mut metadata = Metadata::new();
-    if let Some(offset) = checkpoint.offset() {
-        metadata.insert(OFFSET, offset.as_str());
-    }
+    metadata.insert(OFFSET, checkpoint.offset().map_or("", Offset::as_str));
     if let Some(sequence_number) = checkpoint.sequence_number() {
         metadata.insert(SEQUENCE_NUMBER, sequence_number.to_string());
     }
@@ -89,9 +90,11 @@ pub fn checkpoint_metadata(checkpoint: &Checkpoint) -> Metadata {
 }
 
 /// Whether an `offset` value is one of the placeholders that mean "no
-/// offset" (.NET 5.11 writes `""` or `no offset`).
+/// offset": `""` or `no offset` (.NET 5.11), and `None` (what the Python
+/// store writes when given no offset: `str(None)`).
 pub fn is_no_offset_placeholder(value: &str) -> bool {
-    value.is_empty() || value.trim().eq_ignore_ascii_case("no offset")
+    let value = value.trim();
+    value.is_empty() || value.eq_ignore_ascii_case("no offset") || value == "None"
 }
 
 /// Why a listed blob was not turned into an ownership or checkpoint.
@@ -235,7 +238,7 @@ mod tests {
         let no_offset = Checkpoint::new(scope(), PartitionId::from(0), None, Some(5)).unwrap();
         assert_eq!(
             checkpoint_metadata(&no_offset).iter().collect::<Vec<_>>(),
-            [("sequencenumber", "5")]
+            [("offset", ""), ("sequencenumber", "5")]
         );
 
         let owner = OwnerId::new("owner-1").unwrap();
@@ -259,7 +262,7 @@ mod tests {
         assert_eq!(cp.sequence_number(), Some(7));
         assert_eq!(cp.scope(), &s, "listed items carry the scope as given");
 
-        for placeholder in ["", "no offset", "No Offset"] {
+        for placeholder in ["", "no offset", "No Offset", "None"] {
             let it = item(
                 &format!("{p}3"),
                 &[("offset", placeholder), ("sequencenumber", "7")],

@@ -518,6 +518,7 @@ mod tests {
         assert!(Offset::new("geo:1:2").is_ok());
         assert!(Offset::new("").is_err());
         assert!(Offset::new("No Offset").is_err());
+        assert!(Offset::new("None").is_err());
         assert!(Offset::new("1\n2").is_err());
     }
 
