@@ -15,6 +15,7 @@ use tokio::sync::Semaphore;
 use url::Url;
 
 use crate::api_version::ApiVersion;
+#[cfg(feature = "entra-id")]
 use crate::bearer::TokenCache;
 use crate::connection_string::ConnectionString;
 use crate::credential::{AccountKey, Credential, SasToken};
@@ -69,8 +70,12 @@ struct Inner {
 }
 
 enum Auth {
-    SharedKey { account: String, key: AccountKey },
+    SharedKey {
+        account: String,
+        key: AccountKey,
+    },
     Sas(SasToken),
+    #[cfg(feature = "entra-id")]
     Bearer(TokenCache),
     Anonymous,
 }
@@ -80,6 +85,7 @@ impl fmt::Debug for AzureBlobBackend {
         let auth = match &self.inner.auth {
             Auth::SharedKey { account, .. } => format!("SharedKey({account})"),
             Auth::Sas(_) => "SAS".to_owned(),
+            #[cfg(feature = "entra-id")]
             Auth::Bearer(cache) => format!("{cache:?}"),
             Auth::Anonymous => "Anonymous".to_owned(),
         };
@@ -126,10 +132,10 @@ impl AzureBlobBackend {
                 reason: "must not carry a query (pass a SAS as the credential) or fragment".into(),
             });
         }
-        let host = url.host_str().unwrap_or_default().to_owned();
         let auth = match credential {
             Credential::SharedKey { account, key } => Auth::SharedKey { account, key },
             Credential::Sas(token) => Auth::Sas(token),
+            #[cfg(feature = "entra-id")]
             Credential::Bearer(credential) => {
                 if options.api_version < ApiVersion::FIRST_WITH_BEARER_TOKENS {
                     return Err(ConfigError::ApiVersionTooOldForCredential {
@@ -139,7 +145,9 @@ impl AzureBlobBackend {
                     });
                 }
                 if url.scheme() != "https" && !options.allow_bearer_over_http {
-                    return Err(ConfigError::BearerOverHttp { host });
+                    return Err(ConfigError::BearerOverHttp {
+                        host: url.host_str().unwrap_or_default().to_owned(),
+                    });
                 }
                 Auth::Bearer(TokenCache::new(credential))
             }
@@ -334,6 +342,7 @@ impl Inner {
                     sensitive(&shared_key::authorization(account, key, &sts)),
                 );
             }
+            #[cfg(feature = "entra-id")]
             Auth::Bearer(cache) => {
                 let token = cache.token().await.map_err(|error| Failure {
                     error,

@@ -3,8 +3,10 @@
 //! Secrets never appear in `Debug` output or error messages.
 
 use std::fmt;
+#[cfg(feature = "entra-id")]
 use std::sync::Arc;
 
+#[cfg(feature = "entra-id")]
 use azure_core::credentials::TokenCredential;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -116,6 +118,7 @@ pub enum Credential {
     Sas(SasToken),
     /// Entra ID bearer tokens from any `azure_core` credential (every
     /// `azure_identity` credential), scope `https://storage.azure.com/.default`.
+    #[cfg(feature = "entra-id")]
     Bearer(Arc<dyn TokenCredential>),
     /// No authorization (public containers, or a SAS already in the URL).
     Anonymous,
@@ -143,6 +146,7 @@ impl Credential {
     }
 
     /// A bearer-token credential.
+    #[cfg(feature = "entra-id")]
     pub fn bearer(credential: Arc<dyn TokenCredential>) -> Self {
         Self::Bearer(credential)
     }
@@ -157,6 +161,7 @@ impl fmt::Debug for Credential {
                 .field("key", key)
                 .finish(),
             Credential::Sas(token) => fmt::Debug::fmt(token, f),
+            #[cfg(feature = "entra-id")]
             Credential::Bearer(credential) => f.debug_tuple("Bearer").field(credential).finish(),
             Credential::Anonymous => f.write_str("Anonymous"),
         }

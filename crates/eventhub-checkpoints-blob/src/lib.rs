@@ -4,7 +4,7 @@
 //! REST API, with reqwest.
 //!
 //! - Credentials: SharedKey (account key), SAS, and Entra ID bearer tokens
-//!   from any `azure_core` [`TokenCredential`](azure_core::credentials::TokenCredential);
+//!   from any `azure_core` `TokenCredential` (feature `entra-id`, on by default);
 //!   storage connection strings.
 //! - [`ApiVersion`] is first class: Azure Stack Hub sites pinned to
 //!   2017-11-09 or 2019-02-02 work.
@@ -32,6 +32,7 @@
 //! ```
 
 mod api_version;
+#[cfg(feature = "entra-id")]
 mod bearer;
 mod client;
 mod connection_string;
@@ -43,6 +44,7 @@ mod retry;
 mod shared_key;
 
 pub use api_version::ApiVersion;
+#[cfg(feature = "entra-id")]
 pub use bearer::STORAGE_SCOPE;
 pub use client::AzureBlobBackend;
 pub use connection_string::{ConnectionString, DEVELOPMENT_ACCOUNT, DEVELOPMENT_ACCOUNT_KEY};

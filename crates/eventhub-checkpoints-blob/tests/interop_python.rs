@@ -38,15 +38,6 @@ struct PythonStore {
     last_log: Vec<Value>,
 }
 
-/// A command the Python store answered with an exception.
-#[derive(Debug)]
-struct PythonError {
-    /// The exception's type name, e.g. `KeyError`.
-    error_type: String,
-    /// `<type>: <message>`.
-    message: String,
-}
-
 impl PythonStore {
     /// Starts the driver and connects it to `container` on the shared Azurite
     /// with the Python store's default API version (2019-07-07).
@@ -94,8 +85,9 @@ impl PythonStore {
         store
     }
 
-    /// Sends one command; its `result`, or the exception it raised.
-    fn call(&mut self, command: Value) -> Result<Value, PythonError> {
+    /// Sends one command; its `result`, or the exception it raised as
+    /// `<type>: <message>`.
+    fn call(&mut self, command: Value) -> Result<Value, String> {
         writeln!(self.stdin, "{command}")
             .and_then(|()| self.stdin.flush())
             .unwrap_or_else(|e| panic!("cannot write to the Python driver: {e}"));
@@ -112,21 +104,22 @@ impl PythonStore {
             eprintln!("Python store logged, for {command}: {:?}", self.last_log);
         }
         match reply.get("error") {
-            Some(message) => Err(PythonError {
-                error_type: reply["error_type"].as_str().unwrap_or_default().to_owned(),
-                message: message.as_str().unwrap_or_default().to_owned(),
-            }),
+            Some(message) => Err(format!(
+                "{}: {}",
+                reply["error_type"].as_str().unwrap_or_default(),
+                message.as_str().unwrap_or_default()
+            )),
             None => Ok(reply["result"].take()),
         }
     }
 
-    fn list_ownership(&mut self, scope: &Scope) -> Result<Vec<Value>, PythonError> {
+    fn list_ownership(&mut self, scope: &Scope) -> Result<Vec<Value>, String> {
         let mut command = scope_json(scope);
         command["cmd"] = json!("list_ownership");
         self.call(command).map(into_vec)
     }
 
-    fn list_checkpoints(&mut self, scope: &Scope) -> Result<Vec<Value>, PythonError> {
+    fn list_checkpoints(&mut self, scope: &Scope) -> Result<Vec<Value>, String> {
         let mut command = scope_json(scope);
         command["cmd"] = json!("list_checkpoints");
         self.call(command).map(into_vec)
@@ -722,7 +715,9 @@ async fn checkpoint_without_offset() {
     // `str(metadata["offset"])` would raise KeyError and fail the whole
     // listing if the key were missing). Its XML reader turns the empty value
     // into None, so it shows "None": what it writes itself for no offset.
-    let listed = python.list_checkpoints(&s).expect("Python lists offset-less checkpoints");
+    let listed = python
+        .list_checkpoints(&s)
+        .expect("Python lists offset-less checkpoints");
     assert_eq!(listed.len(), 2, "{listed:?}");
     for cp in &listed {
         assert_eq!(cp["offset"], json!("None"), "{cp:?}");
