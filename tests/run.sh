@@ -36,3 +36,6 @@ cargo test --workspace --all-features
 
 # The official Rust checkpoint store 0.9 (azure_core 1.1), against Azurite.
 tests/interop-rust09/test.sh
+
+# The adapter for azure_messaging_eventhubs 0.16 (azure_core 1.2 betas).
+crates/eventhub-checkpoints-sdk/test.sh
