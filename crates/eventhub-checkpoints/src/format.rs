@@ -167,7 +167,11 @@ pub fn read_checkpoint(scope: &Scope, prefix: &str, item: &BlobItem) -> Result<C
         _ => None,
     };
     // .NET writes an empty `sequencenumber` when it has none.
-    let sequence_number = match item.metadata.get(SEQUENCE_NUMBER).filter(|v| !v.trim().is_empty()) {
+    let sequence_number = match item
+        .metadata
+        .get(SEQUENCE_NUMBER)
+        .filter(|v| !v.trim().is_empty())
+    {
         Some(value) => Some(
             value
                 .trim()
@@ -278,7 +282,10 @@ mod tests {
 
         let dotnet_no_sequence = item(&format!("{p}3"), &[("offset", "12"), ("sequencenumber", "")]);
         let cp = read_checkpoint(&s, &p, &dotnet_no_sequence).unwrap();
-        assert_eq!((cp.offset().map(Offset::as_str), cp.sequence_number()), (Some("12"), None));
+        assert_eq!(
+            (cp.offset().map(Offset::as_str), cp.sequence_number()),
+            (Some("12"), None)
+        );
 
         let missing = item(&format!("{p}3"), &[("sequencenumber", "7")]);
         assert_eq!(read_checkpoint(&s, &p, &missing).unwrap().offset(), None);
