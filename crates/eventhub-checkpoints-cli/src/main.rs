@@ -1,5 +1,9 @@
 //! `ehcp`: inspect and repair Event Hubs checkpoints and partition ownership.
 
+// The doc comments of `cli` are the command's --help text, where URLs are
+// plain text, not links.
+#![allow(rustdoc::bare_urls)]
+
 use std::process::ExitCode;
 
 use clap::Parser;
