@@ -25,11 +25,11 @@ pub(crate) struct TokenCache {
     cached: Mutex<Option<Cached>>,
 }
 
+/// Shows neither the token nor the credential: a credential's own `Debug`
+/// is not ours to trust (it may show a secret or the tokens it keeps).
 impl std::fmt::Debug for TokenCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenCache")
-            .field("credential", &self.credential)
-            .finish_non_exhaustive()
+        f.debug_struct("TokenCache").finish_non_exhaustive()
     }
 }
 

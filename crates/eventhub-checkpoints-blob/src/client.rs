@@ -67,6 +67,9 @@ struct Inner {
     auth: Auth,
     options: AzureBlobOptions,
     in_flight: Semaphore,
+    /// The SAS signature as given and as it travels in a query string, to
+    /// scrub from anything the service sends back.
+    redactions: Vec<String>,
 }
 
 enum Auth {
@@ -86,7 +89,7 @@ impl fmt::Debug for AzureBlobBackend {
             Auth::SharedKey { account, .. } => format!("SharedKey({account})"),
             Auth::Sas(_) => "SAS".to_owned(),
             #[cfg(feature = "entra-id")]
-            Auth::Bearer(cache) => format!("{cache:?}"),
+            Auth::Bearer(_) => "Bearer".to_owned(),
             Auth::Anonymous => "Anonymous".to_owned(),
         };
         f.debug_struct("AzureBlobBackend")
@@ -102,7 +105,7 @@ struct Call<'a> {
     method: Method,
     blob: Option<&'a str>,
     query: Vec<(&'static str, String)>,
-    headers: Vec<(HeaderName, String)>,
+    headers: Vec<(HeaderName, HeaderValue)>,
     /// Whether an attempt that got no answer may have changed state.
     is_write: bool,
 }
@@ -117,23 +120,14 @@ impl AzureBlobBackend {
         credential: Credential,
         options: AzureBlobOptions,
     ) -> Result<Self, ConfigError> {
-        validate_container_name(container)?;
-        let url =
-            Url::parse(account_url.trim_end_matches('/')).map_err(|e| ConfigError::InvalidAccountUrl {
-                reason: e.to_string(),
-            })?;
-        if url.scheme() != "https" && url.scheme() != "http" {
-            return Err(ConfigError::InvalidAccountUrl {
-                reason: format!("scheme {:?} is neither https nor http", url.scheme()),
-            });
-        }
-        if url.query().is_some() || url.fragment().is_some() {
-            return Err(ConfigError::InvalidAccountUrl {
-                reason: "must not carry a query (pass a SAS as the credential) or fragment".into(),
-            });
-        }
+        // The parsed URL decides whether bearer tokens may be sent.
+        #[cfg_attr(not(feature = "entra-id"), allow(unused_variables))]
+        let (container_url, url) = container_url(account_url, container)?;
         let auth = match credential {
-            Credential::SharedKey { account, key } => Auth::SharedKey { account, key },
+            Credential::SharedKey { account, key } => {
+                crate::credential::validate_account_name(&account)?;
+                Auth::SharedKey { account, key }
+            }
             Credential::Sas(token) => Auth::Sas(token),
             #[cfg(feature = "entra-id")]
             Credential::Bearer(credential) => {
@@ -164,11 +158,15 @@ impl AzureBlobBackend {
             .connect_timeout(options.per_try_timeout.min(Duration::from_secs(10)))
             .pool_max_idle_per_host(options.max_concurrent_requests.max(1));
         let mut roots = Vec::new();
-        for pem in &options.root_certificates_pem {
-            roots.extend(
-                reqwest::Certificate::from_pem_bundle(pem)
-                    .map_err(|e| ConfigError::HttpClient(e.to_string()))?,
-            );
+        for (i, pem) in options.root_certificates_pem.iter().enumerate() {
+            let certificates = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| ConfigError::HttpClient(format!("root_certificates_pem[{i}]: {e}")))?;
+            if certificates.is_empty() {
+                return Err(ConfigError::HttpClient(format!(
+                    "root_certificates_pem[{i}] holds no PEM certificate"
+                )));
+            }
+            roots.extend(certificates);
         }
         if !roots.is_empty() {
             builder = builder.tls_certs_merge(roots);
@@ -176,20 +174,16 @@ impl AzureBlobBackend {
         let http = builder
             .build()
             .map_err(|e| ConfigError::HttpClient(e.to_string()))?;
-        let path = url.path().trim_end_matches('/');
-        let container_url = format!(
-            "{}://{}{}{}/{}",
-            url.scheme(),
-            host_for_url(&url),
-            url.port().map(|p| format!(":{p}")).unwrap_or_default(),
-            path,
-            container
-        );
+        let redactions = match &auth {
+            Auth::Sas(token) => secret_forms(token.signature()),
+            _ => Vec::new(),
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
                 container_url,
                 container: container.to_owned(),
+                redactions,
                 auth,
                 in_flight: Semaphore::new(options.max_concurrent_requests.max(1)),
                 options,
@@ -229,6 +223,40 @@ impl AzureBlobBackend {
     }
 }
 
+/// Checks the account URL and the container name; the container's URL
+/// (no trailing slash, no query) and the parsed account URL.
+pub(crate) fn container_url(account_url: &str, container: &str) -> Result<(String, Url), ConfigError> {
+    validate_container_name(container)?;
+    let url = Url::parse(account_url.trim_end_matches('/')).map_err(|e| ConfigError::InvalidAccountUrl {
+        reason: e.to_string(),
+    })?;
+    if url.scheme() != "https" && url.scheme() != "http" {
+        return Err(ConfigError::InvalidAccountUrl {
+            reason: format!("scheme {:?} is neither https nor http", url.scheme()),
+        });
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::InvalidAccountUrl {
+            reason: "must not carry a query (pass a SAS as the credential) or fragment".into(),
+        });
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ConfigError::InvalidAccountUrl {
+            reason: "must not carry a user name or password (pass a credential instead)".into(),
+        });
+    }
+    let path = url.path().trim_end_matches('/');
+    let container_url = format!(
+        "{}://{}{}{}/{}",
+        url.scheme(),
+        host_for_url(&url),
+        url.port().map(|p| format!(":{p}")).unwrap_or_default(),
+        path,
+        container
+    );
+    Ok((container_url, url))
+}
+
 fn host_for_url(url: &Url) -> String {
     match url.host() {
         Some(url::Host::Ipv6(ip)) => format!("[{ip}]"),
@@ -266,13 +294,28 @@ impl Inner {
     /// Runs a call with retries; returns the successful answer.
     async fn execute(&self, call: &Call<'_>) -> Result<Answer, BackendError> {
         let started = Instant::now();
-        let deadline = started + self.options.overall_timeout;
+        // `None`: an overall timeout too long for the clock, that is none.
+        let deadline = started.checked_add(self.options.overall_timeout);
         let mut may_have_applied = false;
         let mut retry = 0;
         loop {
-            let failure = match self.attempt(call).await {
+            // No attempt outlives the call's deadline.
+            let budget = deadline.map_or(self.options.per_try_timeout, |deadline| {
+                deadline
+                    .saturating_duration_since(Instant::now())
+                    .min(self.options.per_try_timeout)
+            });
+            let attempted = tokio::time::timeout(budget, self.attempt(call))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Failure {
+                        error: BackendError::new(BackendErrorKind::Transient, "attempt timed out"),
+                        may_have_applied: true,
+                    })
+                });
+            let failure = match attempted {
                 Ok(answer) if answer.status.is_success() => return Ok(answer),
-                Ok(answer) => Failure::from_answer(&answer, self.redactions()),
+                Ok(answer) => Failure::from_answer(&answer, &self.redactions),
                 Err(failure) => failure,
             };
             may_have_applied |= call.is_write && failure.may_have_applied;
@@ -284,7 +327,11 @@ impl Inner {
                 error.kind(),
                 BackendErrorKind::Throttled | BackendErrorKind::Transient
             );
-            let out_of_time = Instant::now() + delay >= deadline;
+            // A delay the clock cannot even represent is out of time too.
+            let out_of_time = match Instant::now().checked_add(delay) {
+                Some(retry_at) => deadline.is_some_and(|deadline| retry_at >= deadline),
+                None => true,
+            };
             if !retryable || retry >= self.options.retry.max_retries || out_of_time {
                 if may_have_applied {
                     error = error.with_write_may_have_applied();
@@ -317,30 +364,35 @@ impl Inner {
         let url = self.url(call);
         let version = self.options.api_version;
         let mut headers = HeaderMap::with_capacity(call.headers.len() + 6);
-        headers.insert("x-ms-version", header_value(&version.to_string()));
+        headers.insert("x-ms-version", own_header_value(&version.to_string()));
         headers.insert(
             "x-ms-date",
-            header_value(&httpdate::fmt_http_date(SystemTime::now())),
+            own_header_value(&httpdate::fmt_http_date(SystemTime::now())),
         );
         if version >= ApiVersion::FIRST_WITH_CLIENT_REQUEST_ID {
             headers.insert(
                 "x-ms-client-request-id",
-                header_value(&format!("{:032x}", rand::random::<u128>())),
+                own_header_value(&format!("{:032x}", rand::random::<u128>())),
             );
         }
         if call.method == Method::PUT {
             headers.insert(reqwest::header::CONTENT_LENGTH, HeaderValue::from_static("0"));
         }
         for (name, value) in &call.headers {
-            headers.insert(name.clone(), header_value(value));
+            headers.insert(name.clone(), value.clone());
         }
+        let refused = |message: &str| Failure {
+            error: BackendError::new(BackendErrorKind::Auth, message),
+            may_have_applied: false,
+        };
+        #[cfg_attr(not(feature = "entra-id"), allow(unused_mut))]
+        let mut sent_token = None;
         match &self.auth {
             Auth::SharedKey { account, key } => {
                 let sts = shared_key::string_to_sign(call.method.as_str(), &url, &headers, account, version);
-                headers.insert(
-                    reqwest::header::AUTHORIZATION,
-                    sensitive(&shared_key::authorization(account, key, &sts)),
-                );
+                let value = sensitive(&shared_key::authorization(account, key, &sts))
+                    .ok_or_else(|| refused("the account name cannot be sent in an Authorization header"))?;
+                headers.insert(reqwest::header::AUTHORIZATION, value);
             }
             #[cfg(feature = "entra-id")]
             Auth::Bearer(cache) => {
@@ -348,15 +400,19 @@ impl Inner {
                     error,
                     may_have_applied: false,
                 })?;
-                headers.insert(
-                    reqwest::header::AUTHORIZATION,
-                    sensitive(&format!("Bearer {token}")),
-                );
+                let value = sensitive(&format!("Bearer {token}")).ok_or_else(|| {
+                    refused("the token credential gave a token that is not a valid HTTP header value")
+                })?;
+                headers.insert(reqwest::header::AUTHORIZATION, value);
+                sent_token = Some(token);
             }
             Auth::Sas(_) | Auth::Anonymous => {}
         }
         let started = Instant::now();
-        let result = self.send(call, url, headers).await;
+        let result = self
+            .send(call, url, headers)
+            .await
+            .map(|answer| Answer { sent_token, ..answer });
         tracing::trace!(
             method = %call.method,
             container = %self.container,
@@ -387,6 +443,7 @@ impl Inner {
             status,
             headers,
             body,
+            sent_token: None,
         })
     }
 
@@ -421,26 +478,24 @@ impl Inner {
         Url::parse(&url).expect("built from a validated URL and encoded parts")
     }
 
-    /// Values to scrub from anything the service sends back.
-    fn redactions(&self) -> Option<&str> {
-        match &self.auth {
-            Auth::Sas(token) => Some(token.signature()),
-            _ => None,
-        }
-    }
-
     async fn write(
         &self,
         method: Method,
         blob: &str,
         query: Vec<(&'static str, String)>,
-        mut headers: Vec<(HeaderName, String)>,
+        mut headers: Vec<(HeaderName, HeaderValue)>,
         condition: &WriteCondition,
     ) -> Result<Answer, BackendError> {
+        validate_blob_name(blob)?;
         match condition {
             WriteCondition::Unconditional => {}
-            WriteCondition::IfMatch(etag) => headers.push((reqwest::header::IF_MATCH, etag.header_value())),
-            WriteCondition::IfNotExists => headers.push((reqwest::header::IF_NONE_MATCH, "*".to_owned())),
+            WriteCondition::IfMatch(etag) => headers.push((
+                reqwest::header::IF_MATCH,
+                header_value("If-Match", &etag.header_value())?,
+            )),
+            WriteCondition::IfNotExists => {
+                headers.push((reqwest::header::IF_NONE_MATCH, HeaderValue::from_static("*")))
+            }
         }
         let call = Call {
             method,
@@ -479,6 +534,8 @@ struct Answer {
     status: StatusCode,
     headers: HeaderMap,
     body: bytes::Bytes,
+    /// The bearer token the request carried, to scrub from the answer.
+    sent_token: Option<String>,
 }
 
 impl Answer {
@@ -502,15 +559,81 @@ fn properties_of(answer: &Answer) -> Result<BlobProperties, BackendError> {
     Ok(BlobProperties { etag, last_modified })
 }
 
-fn header_value(value: &str) -> HeaderValue {
-    // Every value is built from validated model types or our own formatting.
-    HeaderValue::from_str(value).expect("header values are validated before they reach the backend")
+/// A header value of our own making (a version, a date, a hex id).
+fn own_header_value(value: &str) -> HeaderValue {
+    HeaderValue::from_str(value).expect("the backend formats its own header values as visible ASCII")
 }
 
-fn sensitive(value: &str) -> HeaderValue {
-    let mut value = header_value(value);
+/// A value the caller gave, checked: it must be visible ASCII (spaces and
+/// tabs inside), with nothing HTTP would drop at either end. Refused before
+/// anything is sent, so it can neither inject a header nor be stored
+/// differently from what was asked.
+fn header_value(what: &str, value: &str) -> Result<HeaderValue, BackendError> {
+    let trimmed = value.trim_matches([' ', '\t']);
+    match HeaderValue::from_str(value) {
+        Ok(header) if value.is_ascii() && trimmed.len() == value.len() => Ok(header),
+        _ => Err(BackendError::new(
+            BackendErrorKind::Other,
+            format!(
+                "{what} {:?} cannot be sent as an HTTP header value (visible ASCII only, no whitespace at either end)",
+                value.chars().take(64).collect::<String>()
+            ),
+        )),
+    }
+}
+
+/// An `Authorization` value, hidden from `Debug`; `None` if it cannot be
+/// a header value.
+fn sensitive(value: &str) -> Option<HeaderValue> {
+    let mut value = HeaderValue::from_str(value).ok().filter(|_| value.is_ascii())?;
     value.set_sensitive(true);
-    value
+    Some(value)
+}
+
+/// Names a URL can address: not empty, and no `.` or `..` segment (URL
+/// parsers drop or fold those, so the request would reach another blob).
+fn validate_blob_name(name: &str) -> Result<(), BackendError> {
+    if name.is_empty() {
+        return Err(BackendError::new(
+            BackendErrorKind::Other,
+            "a blob name cannot be empty",
+        ));
+    }
+    if name.split('/').any(|segment| segment == "." || segment == "..") {
+        return Err(BackendError::new(
+            BackendErrorKind::Other,
+            format!(
+                "blob name {:?} has a '.' or '..' segment, which a URL cannot address",
+                name.chars().take(256).collect::<String>()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A secret as given and as it may come back quoted from a URL:
+/// percent-encoded with upper- or lower-case escapes.
+fn secret_forms(secret: &str) -> Vec<String> {
+    if secret.is_empty() {
+        return Vec::new();
+    }
+    let encoded: String = utf8_percent_encode(secret, ENCODE).collect();
+    let mut lower = String::with_capacity(encoded.len());
+    let mut escape = 0;
+    for c in encoded.chars() {
+        if c == '%' {
+            escape = 2;
+            lower.push(c);
+        } else if escape > 0 {
+            escape -= 1;
+            lower.push(c.to_ascii_lowercase());
+        } else {
+            lower.push(c);
+        }
+    }
+    let mut forms = vec![secret.to_owned(), encoded, lower];
+    forms.dedup();
+    forms
 }
 
 /// A failed attempt, classified.
@@ -541,7 +664,7 @@ impl Failure {
         }
     }
 
-    fn from_answer(answer: &Answer, redact: Option<&str>) -> Self {
+    fn from_answer(answer: &Answer, redactions: &[String]) -> Self {
         let status = answer.status;
         let header = |name: &str| answer.header(name).map(str::to_owned);
         let request_id = header("x-ms-request-id");
@@ -565,8 +688,9 @@ impl Failure {
             let first_line = detail.lines().next().unwrap_or("").trim();
             message = format!("{message}: {first_line}");
         }
-        if let Some(secret) = redact.filter(|s| !s.is_empty()) {
-            message = message.replace(secret, "<redacted>");
+        let token_forms = answer.sent_token.as_deref().map(secret_forms).unwrap_or_default();
+        for secret in redactions.iter().chain(&token_forms) {
+            message = message.replace(secret.as_str(), "<redacted>");
         }
         let mut error = BackendError::new(kind, message).with_status(status.as_u16());
         if let Some(id) = request_id {
@@ -632,14 +756,30 @@ fn describe_chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-fn metadata_headers(metadata: &Metadata) -> Vec<(HeaderName, String)> {
+/// `x-ms-meta-*` headers; metadata names must be C# identifiers (ASCII
+/// letters, digits and `_`, not starting with a digit), as Blob Storage
+/// requires, and values header values.
+fn metadata_headers(metadata: &Metadata) -> Result<Vec<(HeaderName, HeaderValue)>, BackendError> {
     metadata
         .iter()
         .map(|(name, value)| {
+            let identifier = name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             let header =
-                HeaderName::from_bytes(format!("x-ms-meta-{}", name.to_ascii_lowercase()).as_bytes())
-                    .expect("metadata names are C# identifiers");
-            (header, value.to_owned())
+                HeaderName::from_bytes(format!("x-ms-meta-{}", name.to_ascii_lowercase()).as_bytes());
+            match header {
+                Ok(header) if identifier => Ok((header, header_value("metadata value", value)?)),
+                _ => Err(BackendError::new(
+                    BackendErrorKind::Other,
+                    format!(
+                        "metadata name {:?} is not a C# identifier",
+                        name.chars().take(64).collect::<String>()
+                    ),
+                )),
+            }
         })
         .collect()
 }
@@ -649,6 +789,7 @@ impl BlobBackend for AzureBlobBackend {
     async fn list_blobs(&self, prefix: &str) -> Result<Vec<BlobItem>, BackendError> {
         let mut items = Vec::new();
         let mut marker: Option<String> = None;
+        let mut markers_seen = std::collections::HashSet::new();
         loop {
             let mut query = vec![
                 ("restype", "container".to_owned()),
@@ -679,6 +820,20 @@ impl BlobBackend for AzureBlobBackend {
             })?;
             items.extend(page.blobs);
             match page.next_marker {
+                // A marker handed out twice would page forever.
+                Some(next) if !markers_seen.insert(next.clone()) => {
+                    let error = BackendError::new(
+                        BackendErrorKind::Other,
+                        format!(
+                            "List Blobs returned the marker {:?} a second time; the listing would never end",
+                            next.chars().take(256).collect::<String>()
+                        ),
+                    );
+                    return Err(match request_id {
+                        Some(id) => error.with_request_id(id),
+                        None => error,
+                    });
+                }
                 Some(next) => marker = Some(next),
                 None => return Ok(items),
             }
@@ -691,8 +846,11 @@ impl BlobBackend for AzureBlobBackend {
         metadata: &Metadata,
         condition: &WriteCondition,
     ) -> Result<BlobProperties, BackendError> {
-        let mut headers = metadata_headers(metadata);
-        headers.push((HeaderName::from_static("x-ms-blob-type"), "BlockBlob".to_owned()));
+        let mut headers = metadata_headers(metadata)?;
+        headers.push((
+            HeaderName::from_static("x-ms-blob-type"),
+            HeaderValue::from_static("BlockBlob"),
+        ));
         let response = self
             .inner
             .write(Method::PUT, name, Vec::new(), headers, condition)
@@ -709,7 +867,7 @@ impl BlobBackend for AzureBlobBackend {
         let query = vec![("comp", "metadata".to_owned())];
         let response = self
             .inner
-            .write(Method::PUT, name, query, metadata_headers(metadata), condition)
+            .write(Method::PUT, name, query, metadata_headers(metadata)?, condition)
             .await?;
         properties_of(&response)
     }

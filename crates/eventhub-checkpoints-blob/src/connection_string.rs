@@ -52,6 +52,9 @@ impl ConnectionString {
     /// repeat a key or signature.
     pub fn parse(connection_string: &str) -> Result<Self, ConfigError> {
         let fields = split(connection_string)?;
+        if let Some(account) = fields.account_name {
+            crate::credential::validate_account_name(account)?;
+        }
         if fields.development {
             return Ok(Self {
                 blob_endpoint: DEVELOPMENT_BLOB_ENDPOINT.to_owned(),
@@ -69,7 +72,10 @@ impl ConnectionString {
                     });
                 }
                 let suffix = fields.suffix.unwrap_or("core.windows.net").trim_matches('.');
-                if suffix.is_empty() || suffix.contains(['/', ':', ' ']) {
+                // A DNS suffix: anything else (`/`, `@`, `?`, `#`, `:`)
+                // would move the host or add to the URL.
+                let dns = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'.';
+                if suffix.is_empty() || !suffix.bytes().all(dns) || suffix.contains("..") {
                     return Err(ConfigError::InvalidField {
                         field: "EndpointSuffix",
                         reason: format!("{suffix:?} is not a DNS suffix"),
@@ -113,7 +119,21 @@ fn split(connection_string: &str) -> Result<Fields<'_>, ConfigError> {
             return Err(ConfigError::MalformedConnectionString { index: index + 1 });
         }
         any = true;
-        let slot = match key.to_ascii_lowercase().as_str() {
+        let key = key.to_ascii_lowercase();
+        // An empty key or signature (an unset variable in a template) is
+        // an error, not "no credential".
+        let secret_field = match key.as_str() {
+            "accountkey" => Some("AccountKey"),
+            "sharedaccesssignature" => Some("SharedAccessSignature"),
+            _ => None,
+        };
+        if let Some(field) = secret_field.filter(|_| value.is_empty()) {
+            return Err(ConfigError::InvalidField {
+                field,
+                reason: "is empty".into(),
+            });
+        }
+        let slot = match key.as_str() {
             "accountname" => &mut fields.account_name,
             "accountkey" => &mut fields.account_key,
             "defaultendpointsprotocol" => &mut fields.protocol,

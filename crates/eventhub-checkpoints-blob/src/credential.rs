@@ -134,6 +134,7 @@ impl Credential {
                 why: "SharedKey signing needs the account name",
             });
         }
+        validate_account_name(&account)?;
         Ok(Self::SharedKey {
             account,
             key: AccountKey::from_base64(key_base64)?,
@@ -152,6 +153,33 @@ impl Credential {
     }
 }
 
+/// Longest accepted account name (Azure's are at most 24 characters).
+const MAX_ACCOUNT_NAME: usize = 64;
+
+/// Account names are ASCII letters, digits, `-` and `_` (Azure's are
+/// lower-case letters and digits): the name becomes part of the host name
+/// and of the `Authorization` header, so anything else could redirect
+/// requests or inject a header.
+pub(crate) fn validate_account_name(account: &str) -> Result<(), ConfigError> {
+    let invalid = |reason: &str| ConfigError::InvalidField {
+        field: "AccountName",
+        reason: reason.to_owned(),
+    };
+    if account.is_empty() {
+        return Err(invalid("is empty"));
+    }
+    if account.chars().count() > MAX_ACCOUNT_NAME {
+        return Err(invalid("is longer than 64 characters"));
+    }
+    if !account
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(invalid("may contain only ASCII letters, digits, '-' and '_'"));
+    }
+    Ok(())
+}
+
 impl fmt::Debug for Credential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -161,8 +189,10 @@ impl fmt::Debug for Credential {
                 .field("key", key)
                 .finish(),
             Credential::Sas(token) => fmt::Debug::fmt(token, f),
+            // The credential's own `Debug` may show a secret or the tokens
+            // it keeps: it is not shown.
             #[cfg(feature = "entra-id")]
-            Credential::Bearer(credential) => f.debug_tuple("Bearer").field(credential).finish(),
+            Credential::Bearer(_) => f.write_str("Bearer(..)"),
             Credential::Anonymous => f.write_str("Anonymous"),
         }
     }

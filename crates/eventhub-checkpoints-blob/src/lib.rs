@@ -38,6 +38,8 @@ mod client;
 mod connection_string;
 mod credential;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod list_xml;
 mod options;
 mod retry;

@@ -35,9 +35,9 @@ impl RetryOptions {
             .initial_delay
             .saturating_mul(2u32.saturating_pow(retry.min(16)))
             .min(self.max_delay);
-        exponential
-            .mul_f64(rand::random_range(0.8..1.2))
-            .min(self.max_delay)
+        // Near `Duration::MAX` the jitter could overflow: the cap stands.
+        Duration::try_from_secs_f64(exponential.as_secs_f64() * rand::random_range(0.8..1.2))
+            .map_or(self.max_delay, |jittered| jittered.min(self.max_delay))
     }
 }
 

@@ -140,10 +140,11 @@ fn partition_of(item: &BlobItem, prefix: &str) -> Result<PartitionId, SkipReason
 }
 
 /// Reads one listed ownership blob. A missing or empty `ownerid` reads as
-/// released, so the partition can be claimed with the blob's etag.
+/// released, so the partition can be claimed with the blob's etag. Spaces
+/// and tabs around a value are ignored (HTTP cannot store them).
 pub fn read_ownership(scope: &Scope, prefix: &str, item: &BlobItem) -> Result<Ownership, SkipReason> {
     let partition_id = partition_of(item, prefix)?;
-    let owner_id = match item.metadata.get(OWNER_ID) {
+    let owner_id = match item.metadata.get(OWNER_ID).map(trim_value) {
         None | Some("") => None,
         Some(value) => Some(OwnerId::new(value).map_err(|_| SkipReason::InvalidOwnerId(value.to_owned()))?),
     };
@@ -160,7 +161,7 @@ pub fn read_ownership(scope: &Scope, prefix: &str, item: &BlobItem) -> Result<Ow
 /// offset; any other offset is kept as an opaque string.
 pub fn read_checkpoint(scope: &Scope, prefix: &str, item: &BlobItem) -> Result<Checkpoint, SkipReason> {
     let partition_id = partition_of(item, prefix)?;
-    let offset = match item.metadata.get(OFFSET) {
+    let offset = match item.metadata.get(OFFSET).map(trim_value) {
         Some(value) if !is_no_offset_placeholder(value) => {
             Some(Offset::new(value).map_err(|_| SkipReason::InvalidOffset(value.to_owned()))?)
         }
@@ -182,6 +183,11 @@ pub fn read_checkpoint(scope: &Scope, prefix: &str, item: &BlobItem) -> Result<C
     };
     Checkpoint::new(scope.clone(), partition_id, offset, sequence_number)
         .map_err(|_| SkipReason::EmptyCheckpoint)
+}
+
+/// A metadata value without the spaces and tabs HTTP would have dropped.
+fn trim_value(value: &str) -> &str {
+    value.trim_matches([' ', '\t'])
 }
 
 #[cfg(test)]

@@ -10,11 +10,17 @@ use std::time::SystemTime;
 
 use crate::error::ValidationError;
 
-/// Longest accepted name component, in characters.
-///
-/// Three names and a partition id of this length, with the fixed segments,
-/// stay below the 1,024-character limit of a blob name.
+/// Longest accepted name component (a namespace, event hub, consumer group
+/// or partition id), in characters once lower-cased.
 pub const MAX_NAME_CHARS: usize = 256;
+
+/// Longest accepted namespace, event hub and consumer group together, in
+/// characters once lower-cased.
+///
+/// With the separators and the longer fixed segment (`/checkpoint/`, 14
+/// characters in all) and a partition id of [`MAX_NAME_CHARS`], every blob
+/// name stays within the 1,024-character limit of Blob Storage.
+pub const MAX_SCOPE_CHARS: usize = 1_024 - 14 - MAX_NAME_CHARS;
 
 /// Which consumer group of which event hub the checkpoints belong to.
 ///
@@ -30,7 +36,8 @@ pub struct Scope {
 
 impl Scope {
     /// Builds a scope, rejecting empty names, `/` and `\`, `.` and `..`,
-    /// control characters and names longer than [`MAX_NAME_CHARS`].
+    /// control characters, names longer than [`MAX_NAME_CHARS`] and, all
+    /// three together, longer than [`MAX_SCOPE_CHARS`].
     ///
     /// ```
     /// # use eventhub_checkpoints::Scope;
@@ -50,6 +57,16 @@ impl Scope {
         validate_name("fully qualified namespace", &fully_qualified_namespace)?;
         validate_name("event hub name", &event_hub)?;
         validate_name("consumer group", &consumer_group)?;
+        let together: usize = [&fully_qualified_namespace, &event_hub, &consumer_group]
+            .iter()
+            .map(|name| lower_cased_chars(name))
+            .sum();
+        if together > MAX_SCOPE_CHARS {
+            return Err(ValidationError::TooLong {
+                what: "namespace, event hub and consumer group together",
+                max: MAX_SCOPE_CHARS,
+            });
+        }
         Ok(Self {
             fully_qualified_namespace,
             event_hub,
@@ -431,7 +448,7 @@ fn validate_name(what: &'static str, name: &str) -> Result<(), ValidationError> 
     if name.is_empty() {
         return Err(ValidationError::Empty { what });
     }
-    if name.chars().count() > MAX_NAME_CHARS {
+    if lower_cased_chars(name) > MAX_NAME_CHARS {
         return Err(ValidationError::TooLong {
             what,
             max: MAX_NAME_CHARS,
@@ -454,7 +471,15 @@ fn validate_name(what: &'static str, name: &str) -> Result<(), ValidationError> 
     }
 }
 
-/// Accepts visible ASCII and spaces/tabs, as an HTTP header value must be.
+/// The length of a name in blob names, which are lower-cased (that can
+/// lengthen it: `İ` becomes two characters).
+fn lower_cased_chars(name: &str) -> usize {
+    name.chars().flat_map(char::to_lowercase).count()
+}
+
+/// Accepts visible ASCII and spaces/tabs, as an HTTP header value must be,
+/// but no space or tab at either end: HTTP drops those, so the value would
+/// be stored (and signed by the service) without them.
 pub(crate) fn validate_header_value(what: &'static str, value: &str) -> Result<(), ValidationError> {
     if !value.is_ascii() {
         return Err(ValidationError::Invalid {
@@ -466,6 +491,12 @@ pub(crate) fn validate_header_value(what: &'static str, value: &str) -> Result<(
         return Err(ValidationError::Invalid {
             what,
             reason: "contains a control character (such as CR or LF)",
+        });
+    }
+    if value.trim_matches([' ', '\t']).len() != value.len() {
+        return Err(ValidationError::Invalid {
+            what,
+            reason: "starts or ends with whitespace, which HTTP drops",
         });
     }
     Ok(())
