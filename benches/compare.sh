@@ -9,32 +9,13 @@
 #   benches/compare.sh --runs 3             # any ehcp-bench option is passed on
 #   BENCH_RUNS=9 benches/compare.sh
 #
-# From a clean clone it first installs what it needs, with the same steps as
-# tests/run.sh: Azurite from npm into tests/azurite, the Python store from
+# From a clean clone it first installs what it needs through tests/install.sh
+# (as tests/run.sh does): Azurite from npm into tests/azurite, the Python store from
 # PyPI into tests/.venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Azurite, pinned in tests/azurite/package-lock.json (as tests/run.sh does).
-azurite=tests/azurite
-if [[ ! -x $azurite/node_modules/.bin/azurite-blob \
-    || ! -f $azurite/node_modules/.package-lock.json \
-    || $azurite/package-lock.json -nt $azurite/node_modules/.package-lock.json ]]; then
-    npm ci --prefix "$azurite" --no-audit --no-fund
-fi
-
-# The Python store, pinned in tests/interop/requirements.txt, in tests/.venv
-# (as tests/run.sh does).
-venv=tests/.venv
-requirements=tests/interop/requirements.txt
-if [[ ! -x $venv/bin/python ]]; then
-    python3 -m venv "$venv"
-fi
-if [[ ! -f $venv/.requirements-installed \
-    || $requirements -nt $venv/.requirements-installed ]]; then
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
-    touch "$venv/.requirements-installed"
-fi
+tests/install.sh
 
 root=$PWD
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
