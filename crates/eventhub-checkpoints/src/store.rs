@@ -15,7 +15,9 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 
-use crate::backend::{BackendErrorKind, BlobBackend, BlobItem, BlobProperties, Metadata, WriteCondition};
+use crate::backend::{
+    BackendError, BackendErrorKind, BlobBackend, BlobItem, BlobProperties, Metadata, WriteCondition,
+};
 use crate::error::{Operation, StoreError};
 use crate::format::{self, BlobKind, SkipReason, SkippedBlob};
 use crate::model::{Checkpoint, OwnerId, Ownership, OwnershipClaim, PartitionId, Scope, StoredCheckpoint};
@@ -54,7 +56,9 @@ pub enum ClaimResult {
     /// Another consumer changed the ownership first (412 or 409).
     Lost,
     /// The claim could not be made; the partition must be treated as not
-    /// owned.
+    /// owned. If the error says its write may have applied, the blob may
+    /// name this owner (with an etag nobody holds) until another consumer
+    /// takes it over or it expires.
     Failed(StoreError),
 }
 
@@ -259,11 +263,21 @@ impl CheckpointStore {
             Ok(properties) => return ClaimResult::Claimed(claimed(claim, properties)),
             Err(error) => error,
         };
-        if error.write_may_have_applied()
-            && let Some(properties) = self.landed_claim(&name, claim).await
-        {
-            tracing::info!(blob = %name, "claim reported {} but had landed", error.kind());
-            return ClaimResult::Claimed(claimed(claim, properties));
+        if error.write_may_have_applied() {
+            match self.landed_claim(&name, claim).await {
+                Ok(Some(properties)) => {
+                    tracing::info!(blob = %name, "claim reported {} but had landed", error.kind());
+                    return ClaimResult::Claimed(claimed(claim, properties));
+                }
+                Ok(None) => {}
+                // Whether it landed is unknown: a failure that may have
+                // applied, never `Lost` (the blob may name this owner).
+                Err(read_error) => {
+                    let error = unreadable_claim(error, read_error);
+                    tracing::warn!(blob = %name, %error, "ownership claim failed");
+                    return ClaimResult::Failed(StoreError::new(Operation::ClaimOwnership, name, error));
+                }
+            }
         }
         if error.kind().is_condition_lost() {
             tracing::debug!(blob = %name, owner = ?claim.owner_id, "ownership claim lost");
@@ -276,13 +290,19 @@ impl CheckpointStore {
 
     /// After an ambiguous failure: the blob's properties if it now holds
     /// exactly what this claim wrote, in a version other than the one the
-    /// claim was conditional on.
-    async fn landed_claim(&self, name: &str, claim: &OwnershipClaim) -> Option<BlobProperties> {
-        let current = self.read_blob(name).await?;
+    /// claim was conditional on; an error if it cannot be read.
+    async fn landed_claim(
+        &self,
+        name: &str,
+        claim: &OwnershipClaim,
+    ) -> Result<Option<BlobProperties>, BackendError> {
+        let Some(current) = self.read_blob(name).await? else {
+            return Ok(None);
+        };
         let owner = current.metadata.get(format::OWNER_ID).unwrap_or("");
         let ours = owner == claim.owner_id.as_ref().map_or("", OwnerId::as_str);
         let new_version = claim.etag.as_ref() != Some(&current.properties.etag);
-        (ours && new_version).then_some(current.properties)
+        Ok((ours && new_version).then_some(current.properties))
     }
 
     /// Records a checkpoint: updates the blob's metadata, creating the blob
@@ -312,10 +332,16 @@ impl CheckpointStore {
         }
     }
 
+    /// Whether the blob holds `expected`; `false` if it cannot be read (the
+    /// caller then keeps the error it had, which says it may have applied).
     async fn holds_metadata(&self, name: &str, expected: &Metadata) -> bool {
         match self.read_blob(name).await {
-            Some(current) => expected.iter().all(|(k, v)| current.metadata.get(k) == Some(v)),
-            None => false,
+            Ok(Some(current)) => expected.iter().all(|(k, v)| current.metadata.get(k) == Some(v)),
+            Ok(None) => false,
+            Err(read_error) => {
+                tracing::warn!(blob = %name, %read_error, "could not read the blob back to check an ambiguous write");
+                false
+            }
         }
     }
 
@@ -339,17 +365,35 @@ impl CheckpointStore {
         }
     }
 
-    /// Reads one blob back by listing its exact name; `None` if it is absent
-    /// or the read fails (the caller then keeps the error it had).
-    async fn read_blob(&self, name: &str) -> Option<BlobItem> {
-        match self.backend.list_blobs(name).await {
-            Ok(items) => items.into_iter().find(|item| item.name == name),
-            Err(error) => {
-                tracing::warn!(blob = %name, %error, "could not read the blob back to check an ambiguous write");
-                None
-            }
-        }
+    /// Reads one blob back by listing its exact name; `None` if it is absent.
+    async fn read_blob(&self, name: &str) -> Result<Option<BlobItem>, BackendError> {
+        let items = self.backend.list_blobs(name).await?;
+        Ok(items.into_iter().find(|item| item.name == name))
     }
+}
+
+/// The failure of a claim whose write may have landed but whose read-back
+/// failed: the read-back's kind, status and request id (what a caller
+/// retries on), the write's error as the source.
+fn unreadable_claim(write_error: BackendError, read_error: BackendError) -> BackendError {
+    let mut message = format!(
+        "could not read back a claim that may have landed: {}",
+        read_error.message()
+    );
+    if let Some(cause) = std::error::Error::source(&read_error) {
+        message.push_str(&format!(": {cause}"));
+    }
+    let mut error = BackendError::new(read_error.kind(), message);
+    if let Some(status) = read_error.status() {
+        error = error.with_status(status);
+    }
+    if let Some(id) = read_error.request_id() {
+        error = error.with_request_id(id);
+    }
+    if let Some(delay) = read_error.retry_after() {
+        error = error.with_retry_after(delay);
+    }
+    error.with_source(write_error).with_write_may_have_applied()
 }
 
 fn claimed(claim: &OwnershipClaim, properties: BlobProperties) -> Ownership {

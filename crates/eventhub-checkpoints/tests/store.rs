@@ -1,7 +1,7 @@
 //! Store behaviour beyond the conformance kit: ambiguous writes, broken
 //! peers, ordering of claim results.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -39,6 +39,8 @@ struct FaultyBackend {
     inner: InMemoryBackend,
     next_fault: Mutex<Fault>,
     writes: AtomicUsize,
+    /// Whether listings fail (as a read-back through a faulty network can).
+    reads_fail: AtomicBool,
 }
 
 impl FaultyBackend {
@@ -47,6 +49,7 @@ impl FaultyBackend {
             inner: InMemoryBackend::new(),
             next_fault: Mutex::new(Fault::None),
             writes: AtomicUsize::new(0),
+            reads_fail: AtomicBool::new(false),
         }
     }
 
@@ -100,6 +103,9 @@ impl FaultyBackend {
 #[async_trait]
 impl BlobBackend for FaultyBackend {
     async fn list_blobs(&self, prefix: &str) -> Result<Vec<BlobItem>, BackendError> {
+        if self.reads_fail.load(Ordering::SeqCst) {
+            return Err(BackendError::new(BackendErrorKind::Transient, "connection reset").with_status(503));
+        }
         self.inner.list_blobs(prefix).await
     }
 
@@ -186,6 +192,60 @@ async fn claim_lost_to_another_owner_after_a_retry_is_lost() {
         .await;
     assert!(matches!(result, ClaimResult::Lost), "{result:?}");
     assert_eq!(store.list_ownership(&scope()).await.unwrap().items, vec![theirs]);
+}
+
+/// Seen under the mixed-fault test: the retry's 412 came from the claim's
+/// own first attempt, and the read-back failed too. Not knowing whether the
+/// claim landed is a failure that may have applied, never `Lost`.
+#[tokio::test]
+async fn claim_whose_read_back_fails_after_an_ambiguous_412_fails_as_possibly_applied() {
+    let backend = Arc::new(FaultyBackend::new());
+    let store = CheckpointStore::new(backend.clone());
+    let p = PartitionId::from(0);
+    let created = store
+        .claim(&OwnershipClaim::new(scope(), p.clone(), owner("me"), None))
+        .await;
+    let created = created.claimed().cloned().unwrap();
+
+    // A renewal of partition 0 and a create-only claim of partition 1, both
+    // landed, both answered 412/409 by their retry, neither readable back.
+    for (partition, etag) in [
+        (p.clone(), Some(created.etag.clone())),
+        (PartitionId::from(1), None),
+    ] {
+        backend.fail_next(Fault::AppliedThenConditionLost);
+        backend.reads_fail.store(true, Ordering::SeqCst);
+        let result = store
+            .claim(&OwnershipClaim::new(
+                scope(),
+                partition,
+                owner("me"),
+                etag.clone(),
+            ))
+            .await;
+        backend.reads_fail.store(false, Ordering::SeqCst);
+        match result {
+            ClaimResult::Failed(e) => {
+                assert!(e.backend_error().write_may_have_applied(), "{e}");
+                assert_eq!(e.operation(), Operation::ClaimOwnership);
+                // The read-back's failure decides the kind; the write's
+                // answer is kept as the cause.
+                assert_eq!(e.kind(), BackendErrorKind::Transient, "{e}");
+                assert_eq!(e.backend_error().status(), Some(503), "{e}");
+                let text = e.to_string();
+                assert!(
+                    text.contains("could not read back") && text.contains("HTTP 412"),
+                    "{text}"
+                );
+            }
+            other => panic!("etag {etag:?}: expected a possibly-applied failure, got {other:?}"),
+        }
+    }
+    // Both had landed: the next listing shows them.
+    let listed = store.list_ownership(&scope()).await.unwrap().items;
+    assert_eq!(listed.len(), 2);
+    assert!(listed.iter().all(|o| o.owner_id == Some(owner("me"))));
+    assert_ne!(listed[0].etag, created.etag);
 }
 
 #[tokio::test]
