@@ -102,11 +102,17 @@ impl Raw {
 
     /// An HTTP client configured as the backend configures its own.
     pub fn http_client(&self) -> Result<reqwest::Client> {
-        Ok(reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .connect_timeout(Duration::from_secs(10))
-            .pool_max_idle_per_host(self.concurrency.max(1))
-            .build()?)
+            .pool_max_idle_per_host(self.concurrency.max(1));
+        // Like the backend, no system roots for a plain-HTTP endpoint.
+        let builder = if self.endpoint.starts_with("http://") {
+            builder.tls_certs_only([])
+        } else {
+            builder
+        };
+        Ok(builder.build()?)
     }
 
     /// A signed request with the headers the backend sends: `x-ms-version`,

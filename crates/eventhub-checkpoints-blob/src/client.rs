@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 use async_trait::async_trait;
 use eventhub_checkpoints::{
     BackendError, BackendErrorKind, BlobBackend, BlobItem, BlobProperties, ETag, Metadata, WriteCondition,
+    format,
 };
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -18,11 +19,11 @@ use crate::api_version::ApiVersion;
 #[cfg(feature = "entra-id")]
 use crate::bearer::TokenCache;
 use crate::connection_string::ConnectionString;
-use crate::credential::{AccountKey, Credential, SasToken};
+use crate::credential::{Credential, SasToken};
 use crate::error::ConfigError;
 use crate::list_xml;
 use crate::options::AzureBlobOptions;
-use crate::shared_key;
+use crate::shared_key::Signer;
 
 /// Everything but RFC 3986 unreserved characters is encoded in a path
 /// segment or query value (as the Azure SDKs do: `$` becomes `%24`).
@@ -31,6 +32,10 @@ const ENCODE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'_')
     .remove(b'~');
+
+const X_MS_VERSION: HeaderName = HeaderName::from_static("x-ms-version");
+const X_MS_DATE: HeaderName = HeaderName::from_static("x-ms-date");
+const X_MS_CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("x-ms-client-request-id");
 
 /// Largest error body read for a message.
 const MAX_ERROR_BODY: usize = 16 * 1024;
@@ -63,6 +68,11 @@ struct Inner {
     http: reqwest::Client,
     /// `<account url>/<container>`, no trailing slash, no query.
     container_url: String,
+    /// The same, parsed once: each call's URL is a copy with its own path
+    /// and query.
+    parsed_container_url: Url,
+    /// `x-ms-version`, formatted once.
+    version_header: HeaderValue,
     container: String,
     auth: Auth,
     options: AzureBlobOptions,
@@ -73,10 +83,7 @@ struct Inner {
 }
 
 enum Auth {
-    SharedKey {
-        account: String,
-        key: AccountKey,
-    },
+    SharedKey(Signer),
     Sas(SasToken),
     #[cfg(feature = "entra-id")]
     Bearer(TokenCache),
@@ -86,7 +93,7 @@ enum Auth {
 impl fmt::Debug for AzureBlobBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let auth = match &self.inner.auth {
-            Auth::SharedKey { account, .. } => format!("SharedKey({account})"),
+            Auth::SharedKey(signer) => format!("SharedKey({})", signer.account()),
             Auth::Sas(_) => "SAS".to_owned(),
             #[cfg(feature = "entra-id")]
             Auth::Bearer(_) => "Bearer".to_owned(),
@@ -121,12 +128,15 @@ impl AzureBlobBackend {
         options: AzureBlobOptions,
     ) -> Result<Self, ConfigError> {
         // The parsed URL decides whether bearer tokens may be sent.
-        #[cfg_attr(not(feature = "entra-id"), allow(unused_variables))]
         let (container_url, url) = container_url(account_url, container)?;
+        let parsed_container_url =
+            Url::parse(&container_url).map_err(|e| ConfigError::InvalidAccountUrl {
+                reason: e.to_string(),
+            })?;
         let auth = match credential {
             Credential::SharedKey { account, key } => {
                 crate::credential::validate_account_name(&account)?;
-                Auth::SharedKey { account, key }
+                Auth::SharedKey(Signer::new(account, &key))
             }
             Credential::Sas(token) => Auth::Sas(token),
             #[cfg(feature = "entra-id")]
@@ -168,7 +178,11 @@ impl AzureBlobBackend {
             }
             roots.extend(certificates);
         }
-        if !roots.is_empty() {
+        if url.scheme() == "http" {
+            // No TLS is ever made: skip loading the system's roots (several
+            // ms per backend, e.g. per `ehcp` run against Azurite).
+            builder = builder.tls_certs_only(roots);
+        } else if !roots.is_empty() {
             builder = builder.tls_certs_merge(roots);
         }
         let http = builder
@@ -182,6 +196,8 @@ impl AzureBlobBackend {
             inner: Arc::new(Inner {
                 http,
                 container_url,
+                parsed_container_url,
+                version_header: own_header_value(&options.api_version.to_string()),
                 container: container.to_owned(),
                 redactions,
                 auth,
@@ -296,6 +312,7 @@ impl Inner {
         let started = Instant::now();
         // `None`: an overall timeout too long for the clock, that is none.
         let deadline = started.checked_add(self.options.overall_timeout);
+        let url = self.url(call);
         let mut may_have_applied = false;
         let mut retry = 0;
         loop {
@@ -305,7 +322,7 @@ impl Inner {
                     .saturating_duration_since(Instant::now())
                     .min(self.options.per_try_timeout)
             });
-            let attempted = tokio::time::timeout(budget, self.attempt(call))
+            let attempted = tokio::time::timeout(budget, self.attempt(call, &url))
                 .await
                 .unwrap_or_else(|_| {
                     Err(Failure {
@@ -355,23 +372,22 @@ impl Inner {
 
     /// One signed attempt, its answer read whole (within the per-try
     /// timeout and while holding its in-flight permit).
-    async fn attempt(&self, call: &Call<'_>) -> Result<Answer, Failure> {
+    async fn attempt(&self, call: &Call<'_>, url: &Url) -> Result<Answer, Failure> {
         let _permit = self
             .in_flight
             .acquire()
             .await
             .expect("the semaphore is never closed");
-        let url = self.url(call);
         let version = self.options.api_version;
         let mut headers = HeaderMap::with_capacity(call.headers.len() + 6);
-        headers.insert("x-ms-version", own_header_value(&version.to_string()));
+        headers.insert(X_MS_VERSION, self.version_header.clone());
         headers.insert(
-            "x-ms-date",
+            X_MS_DATE,
             own_header_value(&httpdate::fmt_http_date(SystemTime::now())),
         );
         if version >= ApiVersion::FIRST_WITH_CLIENT_REQUEST_ID {
             headers.insert(
-                "x-ms-client-request-id",
+                X_MS_CLIENT_REQUEST_ID,
                 own_header_value(&format!("{:032x}", rand::random::<u128>())),
             );
         }
@@ -388,9 +404,8 @@ impl Inner {
         #[cfg_attr(not(feature = "entra-id"), allow(unused_mut))]
         let mut sent_token = None;
         match &self.auth {
-            Auth::SharedKey { account, key } => {
-                let sts = shared_key::string_to_sign(call.method.as_str(), &url, &headers, account, version);
-                let value = sensitive(&shared_key::authorization(account, key, &sts))
+            Auth::SharedKey(signer) => {
+                let value = sensitive(&signer.authorization(call.method.as_str(), url, &headers, version))
                     .ok_or_else(|| refused("the account name cannot be sent in an Authorization header"))?;
                 headers.insert(reqwest::header::AUTHORIZATION, value);
             }
@@ -410,7 +425,7 @@ impl Inner {
         }
         let started = Instant::now();
         let result = self
-            .send(call, url, headers)
+            .send(call, url.clone(), headers)
             .await
             .map(|answer| Answer { sent_token, ..answer });
         tracing::trace!(
@@ -425,13 +440,10 @@ impl Inner {
     }
 
     async fn send(&self, call: &Call<'_>, url: Url, headers: HeaderMap) -> Result<Answer, reqwest::Error> {
-        let mut response = self
-            .http
-            .request(call.method.clone(), url)
-            .headers(headers)
-            .timeout(self.options.per_try_timeout)
-            .send()
-            .await?;
+        let mut request = reqwest::Request::new(call.method.clone(), url);
+        *request.headers_mut() = headers;
+        *request.timeout_mut() = Some(self.options.per_try_timeout);
+        let mut response = self.http.execute(request).await?;
         let status = response.status();
         let headers = std::mem::take(response.headers_mut());
         let body = if status.is_success() {
@@ -447,35 +459,41 @@ impl Inner {
         })
     }
 
+    /// The call's URL: the container's, with the blob's path segments and
+    /// the query (the call's, then the SAS) percent-encoded.
     fn url(&self, call: &Call<'_>) -> Url {
-        let mut url = self.container_url.clone();
+        let mut url = self.parsed_container_url.clone();
         if let Some(blob) = call.blob {
-            url.push('/');
-            for (i, segment) in blob.split('/').enumerate() {
-                if i > 0 {
-                    url.push('/');
-                }
-                url.extend(utf8_percent_encode(segment, ENCODE));
+            let mut path = String::with_capacity(url.path().len() + 1 + blob.len() * 3 / 2);
+            path.push_str(url.path());
+            for segment in blob.split('/') {
+                path.push('/');
+                path.extend(utf8_percent_encode(segment, ENCODE));
             }
+            url.set_path(&path);
         }
         let sas_pairs = match &self.auth {
             Auth::Sas(token) => Some(token.pairs()),
             _ => None,
         };
-        let mut separator = '?';
+        let mut query = String::new();
         let pairs = call
             .query
             .iter()
             .map(|(k, v)| (*k, v.as_str()))
             .chain(sas_pairs.into_iter().flatten());
         for (name, value) in pairs {
-            url.push(separator);
-            separator = '&';
-            url.extend(utf8_percent_encode(name, ENCODE));
-            url.push('=');
-            url.extend(utf8_percent_encode(value, ENCODE));
+            if !query.is_empty() {
+                query.push('&');
+            }
+            query.extend(utf8_percent_encode(name, ENCODE));
+            query.push('=');
+            query.extend(utf8_percent_encode(value, ENCODE));
         }
-        Url::parse(&url).expect("built from a validated URL and encoded parts")
+        if !query.is_empty() {
+            url.set_query(Some(&query));
+        }
+        url
     }
 
     async fn write(
@@ -768,8 +786,12 @@ fn metadata_headers(metadata: &Metadata) -> Result<Vec<(HeaderName, HeaderValue)
                 .next()
                 .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            let header =
-                HeaderName::from_bytes(format!("x-ms-meta-{}", name.to_ascii_lowercase()).as_bytes());
+            let header = match name {
+                format::OWNER_ID => Ok(HeaderName::from_static("x-ms-meta-ownerid")),
+                format::OFFSET => Ok(HeaderName::from_static("x-ms-meta-offset")),
+                format::SEQUENCE_NUMBER => Ok(HeaderName::from_static("x-ms-meta-sequencenumber")),
+                _ => HeaderName::from_bytes(format!("x-ms-meta-{}", name.to_ascii_lowercase()).as_bytes()),
+            };
             match header {
                 Ok(header) if identifier => Ok((header, header_value("metadata value", value)?)),
                 _ => Err(BackendError::new(

@@ -7,33 +7,72 @@
 //! pin signatures against vectors produced by the Python storage SDK's signer
 //! (`tests/vectors/`).
 
+use std::borrow::Cow;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, KeyInit, Mac};
 use percent_encoding::percent_decode_str;
-use reqwest::header::HeaderMap;
+use reqwest::header::{self, HeaderMap, HeaderName};
 use sha2::Sha256;
 use url::Url;
 
 use crate::api_version::ApiVersion;
 use crate::credential::AccountKey;
 
-const STANDARD_HEADERS: [&str; 11] = [
-    "content-encoding",
-    "content-language",
-    "content-length",
-    "content-md5",
-    "content-type",
-    "date",
-    "if-modified-since",
-    "if-match",
-    "if-none-match",
-    "if-unmodified-since",
-    "range",
+/// The standard headers in string-to-sign order.
+const STANDARD_HEADERS: [HeaderName; 11] = [
+    header::CONTENT_ENCODING,
+    header::CONTENT_LANGUAGE,
+    header::CONTENT_LENGTH,
+    HeaderName::from_static("content-md5"),
+    header::CONTENT_TYPE,
+    header::DATE,
+    header::IF_MODIFIED_SINCE,
+    header::IF_MATCH,
+    header::IF_NONE_MATCH,
+    header::IF_UNMODIFIED_SINCE,
+    header::RANGE,
 ];
 
+/// Signs requests for one account: the account name and the HMAC keyed
+/// with its key, built once (each request clones the keyed state). Not
+/// `Debug`: it holds the key.
+#[derive(Clone)]
+pub(crate) struct Signer {
+    account: String,
+    keyed: Hmac<Sha256>,
+}
+
+impl Signer {
+    pub(crate) fn new(account: String, key: &AccountKey) -> Self {
+        let keyed = Hmac::<Sha256>::new_from_slice(key.bytes()).expect("HMAC accepts keys of any length");
+        Self { account, keyed }
+    }
+
+    /// The account the signatures are for.
+    pub(crate) fn account(&self) -> &str {
+        &self.account
+    }
+
+    /// The `Authorization` header value for a request.
+    pub(crate) fn authorization(
+        &self,
+        method: &str,
+        url: &Url,
+        headers: &HeaderMap,
+        api_version: ApiVersion,
+    ) -> String {
+        let string_to_sign = string_to_sign(method, url, headers, &self.account, api_version);
+        let mut mac = self.keyed.clone();
+        mac.update(string_to_sign.as_bytes());
+        let signature = STANDARD.encode(mac.finalize().into_bytes());
+        format!("SharedKey {}:{signature}", self.account)
+    }
+}
+
 /// The string-to-sign of a request.
-pub(crate) fn string_to_sign(
+fn string_to_sign(
     method: &str,
     url: &Url,
     headers: &HeaderMap,
@@ -43,9 +82,9 @@ pub(crate) fn string_to_sign(
     let mut out = String::with_capacity(256);
     out.push_str(method);
     out.push('\n');
-    for name in STANDARD_HEADERS {
+    for name in &STANDARD_HEADERS {
         let value = headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
-        let value = if name == "content-length"
+        let value = if *name == header::CONTENT_LENGTH
             && value == "0"
             && api_version >= ApiVersion::EMPTY_ZERO_CONTENT_LENGTH
         {
@@ -57,14 +96,15 @@ pub(crate) fn string_to_sign(
         out.push('\n');
     }
 
-    let mut ms_headers: Vec<(String, &str)> = headers
+    // Header names are lower case already.
+    let mut ms_headers: Vec<(&str, &str)> = headers
         .iter()
         .filter(|(name, _)| name.as_str().starts_with("x-ms-"))
-        .map(|(name, value)| (name.as_str().to_owned(), value.to_str().unwrap_or("")))
+        .map(|(name, value)| (name.as_str(), value.to_str().unwrap_or("")))
         .collect();
-    ms_headers.sort();
+    ms_headers.sort_unstable();
     for (name, value) in ms_headers {
-        out.push_str(&name);
+        out.push_str(name);
         out.push(':');
         out.push_str(value);
         out.push('\n');
@@ -74,42 +114,36 @@ pub(crate) fn string_to_sign(
     out.push_str(account);
     out.push_str(url.path());
     // Percent-decoded, but `+` stays `+` (this is not form encoding).
-    let decode = |s: &str| percent_decode_str(s).decode_utf8_lossy().into_owned();
-    let mut params: Vec<(String, String)> = url
+    let decode = |s| percent_decode_str(s).decode_utf8_lossy();
+    let mut params: Vec<(Cow<str>, Cow<str>)> = url
         .query()
         .unwrap_or("")
         .split('&')
         .filter(|pair| !pair.is_empty())
         .map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode(k).to_lowercase(), decode(v))
+            let k = decode(k);
+            let k = if k.chars().any(char::is_uppercase) {
+                Cow::Owned(k.to_lowercase())
+            } else {
+                k
+            };
+            (k, decode(v))
         })
         .collect();
-    params.sort();
-    let mut i = 0;
-    while i < params.len() {
-        let name = &params[i].0;
-        let mut values = vec![params[i].1.as_str()];
-        let mut j = i + 1;
-        while j < params.len() && &params[j].0 == name {
-            values.push(params[j].1.as_str());
-            j += 1;
+    params.sort_unstable();
+    for (i, (name, value)) in params.iter().enumerate() {
+        // Values of a repeated name are joined with commas on one line.
+        if i > 0 && params[i - 1].0 == *name {
+            out.push(',');
+        } else {
+            out.push('\n');
+            out.push_str(name);
+            out.push(':');
         }
-        out.push('\n');
-        out.push_str(name);
-        out.push(':');
-        out.push_str(&values.join(","));
-        i = j;
+        out.push_str(value);
     }
     out
-}
-
-/// The `Authorization` header value for a string-to-sign.
-pub(crate) fn authorization(account: &str, key: &AccountKey, string_to_sign: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key.bytes()).expect("HMAC accepts keys of any length");
-    mac.update(string_to_sign.as_bytes());
-    let signature = STANDARD.encode(mac.finalize().into_bytes());
-    format!("SharedKey {account}:{signature}")
 }
 
 #[cfg(test)]
@@ -145,14 +179,18 @@ mod tests {
                 headers.append(n, HeaderValue::from_str(pair[1].as_str().unwrap()).unwrap());
             }
             let version = ApiVersion::new(headers["x-ms-version"].to_str().unwrap()).unwrap();
-            let sts = string_to_sign(case["method"].as_str().unwrap(), &url, &headers, account, version);
+            let method = case["method"].as_str().unwrap();
+            let sts = string_to_sign(method, &url, &headers, account, version);
             assert_eq!(sts, case["string_to_sign"].as_str().unwrap(), "{name}");
-            let key = AccountKey::from_base64(key).unwrap();
-            assert_eq!(
-                authorization(account, &key, &sts),
-                case["authorization"].as_str().unwrap(),
-                "{name}"
-            );
+            let signer = Signer::new(account.to_owned(), &AccountKey::from_base64(key).unwrap());
+            // The keyed state is reused: signing twice gives the same answer.
+            for _ in 0..2 {
+                assert_eq!(
+                    signer.authorization(method, &url, &headers, version),
+                    case["authorization"].as_str().unwrap(),
+                    "{name}"
+                );
+            }
         }
     }
 }
