@@ -166,7 +166,10 @@ impl AzureBlobBackend {
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("eventhub-checkpoints-blob/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(options.per_try_timeout.min(Duration::from_secs(10)))
-            .pool_max_idle_per_host(options.max_concurrent_requests.max(1));
+            .pool_max_idle_per_host(options.max_concurrent_requests.max(1))
+            // The Blob service never redirects: a redirect comes from
+            // something in between, and a signed write must not follow it.
+            .redirect(reqwest::redirect::Policy::none());
         let mut roots = Vec::new();
         for (i, pem) in options.root_certificates_pem.iter().enumerate() {
             let certificates = reqwest::Certificate::from_pem_bundle(pem)
@@ -698,6 +701,11 @@ impl Failure {
                 .unwrap_or("unexpected status")
                 .to_owned()
         });
+        if status.is_redirection() {
+            message.push_str(
+                " (not followed: the Blob service does not redirect; check the account URL and any proxy in between)",
+            );
+        }
         // The service's message can quote the signature it received; only
         // the code is kept for authorization failures.
         if kind != BackendErrorKind::Auth

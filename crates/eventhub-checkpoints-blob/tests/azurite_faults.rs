@@ -530,3 +530,29 @@ async fn each_attempt_is_signed_afresh() {
         assert_ne!(header(0, name), header(1, name), "{name} was reused");
     }
 }
+
+/// A redirect comes from something between us and the service (the Blob
+/// service never sends one): it is reported, not followed, and the write is
+/// neither retried nor sent anywhere else.
+#[tokio::test]
+async fn a_redirect_is_reported_not_followed() {
+    let setup = setup("redirect").await;
+    let elsewhere = FaultProxy::start(Azurite::shared(Transport::Http).blob_endpoint());
+    // The same request on another origin, and on this one.
+    let path = setup.backend.container_url().strip_prefix(&setup.proxy.url()).unwrap().to_owned();
+    for location in [format!("{}{path}", elsewhere.url()), path.clone()] {
+        setup.proxy.push(Rule::new(Match::any(), Fault::status(307).header("location", &location)).times(1));
+        let error = setup
+            .store
+            .update_checkpoint(&checkpoint(&setup.scope, 1))
+            .await
+            .expect_err("a redirect is not a success");
+        assert_eq!(error.kind(), BackendErrorKind::Other, "{error}");
+        assert_eq!(error.backend_error().status(), Some(307), "{error}");
+        assert!(error.to_string().contains("not followed"), "{error}");
+        assert_eq!(outcomes(&setup.proxy.requests()), ["307"], "{location}");
+        setup.proxy.clear_requests();
+    }
+    assert!(elsewhere.requests().is_empty());
+    assert!(checkpoints(&setup).await.is_empty());
+}
