@@ -8,6 +8,7 @@
 #   benches/compare.sh                      # 5 timed runs (median), 1 warm-up round
 #   benches/compare.sh --runs 3             # any ehcp-bench option is passed on
 #   BENCH_RUNS=9 benches/compare.sh
+#   BENCH_CARGO_PROFILE=dev benches/compare.sh ...   # a debug build (plumbing only)
 #
 # From a clean clone it first installs what it needs through tests/install.sh
 # (as tests/run.sh does): Azurite from npm into tests/azurite, the Python store from
@@ -16,11 +17,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 tests/install.sh
+azurite=tests/azurite
+venv=tests/.venv
 
 root=$PWD
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
-cargo build --release --quiet -p eventhub-checkpoints-bench
-bench="$CARGO_TARGET_DIR/release/ehcp-bench"
+# Figures come from a release build; tests/run.sh smoke-tests this script on
+# tiny workloads with BENCH_CARGO_PROFILE=dev (no second build of everything).
+profile="${BENCH_CARGO_PROFILE:-release}"
+cargo build --profile "$profile" --quiet -p eventhub-checkpoints-bench
+if [[ $profile == dev ]]; then
+    bench="$CARGO_TARGET_DIR/debug/ehcp-bench"
+else
+    bench="$CARGO_TARGET_DIR/$profile/ehcp-bench"
+fi
 
 # One Azurite for every workload and client: in memory, on 127.0.0.1, on a
 # free port it picks and reports. Stopped when this script exits.
