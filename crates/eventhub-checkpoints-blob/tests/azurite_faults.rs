@@ -539,9 +539,16 @@ async fn a_redirect_is_reported_not_followed() {
     let setup = setup("redirect").await;
     let elsewhere = FaultProxy::start(Azurite::shared(Transport::Http).blob_endpoint());
     // The same request on another origin, and on this one.
-    let path = setup.backend.container_url().strip_prefix(&setup.proxy.url()).unwrap().to_owned();
+    let path = setup
+        .backend
+        .container_url()
+        .strip_prefix(&setup.proxy.url())
+        .unwrap()
+        .to_owned();
     for location in [format!("{}{path}", elsewhere.url()), path.clone()] {
-        setup.proxy.push(Rule::new(Match::any(), Fault::status(307).header("location", &location)).times(1));
+        setup
+            .proxy
+            .push(Rule::new(Match::any(), Fault::status(307).header("location", &location)).times(1));
         let error = setup
             .store
             .update_checkpoint(&checkpoint(&setup.scope, 1))
