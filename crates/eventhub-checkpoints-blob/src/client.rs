@@ -16,7 +16,6 @@ use tokio::sync::Semaphore;
 use url::Url;
 
 use crate::api_version::ApiVersion;
-#[cfg(feature = "entra-id")]
 use crate::bearer::TokenCache;
 use crate::connection_string::ConnectionString;
 use crate::credential::{Credential, SasToken};
@@ -85,7 +84,6 @@ struct Inner {
 enum Auth {
     SharedKey(Signer),
     Sas(SasToken),
-    #[cfg(feature = "entra-id")]
     Bearer(TokenCache),
     Anonymous,
 }
@@ -95,7 +93,6 @@ impl fmt::Debug for AzureBlobBackend {
         let auth = match &self.inner.auth {
             Auth::SharedKey(signer) => format!("SharedKey({})", signer.account()),
             Auth::Sas(_) => "SAS".to_owned(),
-            #[cfg(feature = "entra-id")]
             Auth::Bearer(_) => "Bearer".to_owned(),
             Auth::Anonymous => "Anonymous".to_owned(),
         };
@@ -139,8 +136,7 @@ impl AzureBlobBackend {
                 Auth::SharedKey(Signer::new(account, &key))
             }
             Credential::Sas(token) => Auth::Sas(token),
-            #[cfg(feature = "entra-id")]
-            Credential::Bearer(credential) => {
+            Credential::Bearer(source) => {
                 if options.api_version < ApiVersion::FIRST_WITH_BEARER_TOKENS {
                     return Err(ConfigError::ApiVersionTooOldForCredential {
                         credential: "bearer token",
@@ -153,7 +149,7 @@ impl AzureBlobBackend {
                         host: url.host_str().unwrap_or_default().to_owned(),
                     });
                 }
-                Auth::Bearer(TokenCache::new(credential))
+                Auth::Bearer(TokenCache::new(source))
             }
             Credential::Anonymous => Auth::Anonymous,
         };
@@ -404,7 +400,6 @@ impl Inner {
             error: BackendError::new(BackendErrorKind::Auth, message),
             may_have_applied: false,
         };
-        #[cfg_attr(not(feature = "entra-id"), allow(unused_mut))]
         let mut sent_token = None;
         match &self.auth {
             Auth::SharedKey(signer) => {
@@ -412,7 +407,6 @@ impl Inner {
                     .ok_or_else(|| refused("the account name cannot be sent in an Authorization header"))?;
                 headers.insert(reqwest::header::AUTHORIZATION, value);
             }
-            #[cfg(feature = "entra-id")]
             Auth::Bearer(cache) => {
                 let token = cache.token().await.map_err(|error| Failure {
                     error,

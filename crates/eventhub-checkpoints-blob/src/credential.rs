@@ -3,7 +3,6 @@
 //! Secrets never appear in `Debug` output or error messages.
 
 use std::fmt;
-#[cfg(feature = "entra-id")]
 use std::sync::Arc;
 
 #[cfg(feature = "entra-id")]
@@ -11,6 +10,7 @@ use azure_core::credentials::TokenCredential;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+use crate::bearer::TokenSource;
 use crate::error::ConfigError;
 
 /// A storage account key, decoded from base64. Its `Debug` is redacted.
@@ -116,10 +116,10 @@ pub enum Credential {
     },
     /// An account or container SAS appended to every request.
     Sas(SasToken),
-    /// Entra ID bearer tokens from any `azure_core` credential (every
-    /// `azure_identity` credential), scope `https://storage.azure.com/.default`.
-    #[cfg(feature = "entra-id")]
-    Bearer(Arc<dyn TokenCredential>),
+    /// Entra ID bearer tokens for scope `https://storage.azure.com/.default`
+    /// from a [`TokenSource`]: see `Credential::bearer` (any `azure_core`
+    /// credential) and [`Credential::token_source`].
+    Bearer(Arc<dyn TokenSource>),
     /// No authorization (public containers, or a SAS already in the URL).
     Anonymous,
 }
@@ -146,10 +146,17 @@ impl Credential {
         Ok(Self::Sas(SasToken::new(token)?))
     }
 
-    /// A bearer-token credential.
+    /// Bearer tokens from any `azure_core` credential (every
+    /// `azure_identity` credential).
     #[cfg(feature = "entra-id")]
     pub fn bearer(credential: Arc<dyn TokenCredential>) -> Self {
-        Self::Bearer(credential)
+        Self::Bearer(Arc::new(crate::bearer::AzureCoreCredential(credential)))
+    }
+
+    /// Bearer tokens from your own [`TokenSource`] (another OAuth client, or
+    /// an `azure_core` version this crate is not built with).
+    pub fn token_source(source: Arc<dyn TokenSource>) -> Self {
+        Self::Bearer(source)
     }
 }
 
@@ -191,7 +198,6 @@ impl fmt::Debug for Credential {
             Credential::Sas(token) => fmt::Debug::fmt(token, f),
             // The credential's own `Debug` may show a secret or the tokens
             // it keeps: it is not shown.
-            #[cfg(feature = "entra-id")]
             Credential::Bearer(_) => f.write_str("Bearer(..)"),
             Credential::Anonymous => f.write_str("Anonymous"),
         }

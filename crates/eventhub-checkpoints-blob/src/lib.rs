@@ -4,8 +4,8 @@
 //! REST API, with reqwest.
 //!
 //! - Credentials: SharedKey (account key), SAS, and Entra ID bearer tokens
-//!   from any `azure_core` `TokenCredential` (feature `entra-id`, on by default);
-//!   storage connection strings.
+//!   from any `azure_core` `TokenCredential` (feature `entra-id`, on by
+//!   default) or any [`TokenSource`]; storage connection strings.
 //! - [`ApiVersion`] is first class: Azure Stack Hub sites pinned to
 //!   2017-11-09 or 2019-02-02 work.
 //! - Bounded retries that cannot lie: a write whose response was lost is
@@ -32,7 +32,6 @@
 //! ```
 
 mod api_version;
-#[cfg(feature = "entra-id")]
 mod bearer;
 mod client;
 mod connection_string;
@@ -46,8 +45,7 @@ mod retry;
 mod shared_key;
 
 pub use api_version::ApiVersion;
-#[cfg(feature = "entra-id")]
-pub use bearer::STORAGE_SCOPE;
+pub use bearer::{BearerToken, STORAGE_SCOPE, TokenSource};
 pub use client::AzureBlobBackend;
 pub use connection_string::{ConnectionString, DEVELOPMENT_ACCOUNT, DEVELOPMENT_ACCOUNT_KEY};
 pub use credential::{AccountKey, Credential, SasToken};

@@ -7,8 +7,10 @@
 //!
 //! Environment:
 //!
-//! - `AZURE_STORAGE_CONNECTION_STRING` (required): the storage account, with
-//!   `AccountKey` or `SharedAccessSignature`.
+//! - The storage account, either `AZURE_STORAGE_CONNECTION_STRING` (with
+//!   `AccountKey` or `SharedAccessSignature`) or `AZURE_STORAGE_ACCOUNT_URL`
+//!   (e.g. `https://contoso.blob.core.windows.net`, signed in with `az login`
+//!   or `azd auth login`; the identity needs Storage Blob Data Contributor).
 //! - `AZURE_STORAGE_CONTAINER`: the container (default `checkpoints`; created
 //!   if missing).
 //! - The event hub, either `EVENTHUBS_CONNECTION_STRING` (a shared access
@@ -19,7 +21,7 @@
 //!   has an `EntityPath`).
 //! - `EVENTHUB_CONSUMER_GROUP` (default `$Default`), `RUN_SECONDS`.
 //!
-//! Without the storage connection string and one of the event hub variables
+//! Without one of the storage variables and one of the event hub variables
 //! it prints this usage and exits 0.
 //!
 //! ```text
@@ -32,13 +34,14 @@ use std::time::Duration;
 use azure_messaging_eventhubs::error::ErrorKind;
 use azure_messaging_eventhubs::processor::PartitionClient;
 use azure_messaging_eventhubs::{ConsumerClient, EventProcessor};
-use eventhub_checkpoints_blob::{AzureBlobBackend, AzureBlobOptions};
-use eventhub_checkpoints_sdk::SdkCheckpointStore;
+use eventhub_checkpoints_blob::{AzureBlobBackend, AzureBlobOptions, Credential};
+use eventhub_checkpoints_sdk::{SdkCheckpointStore, TokenCredentialSource};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 
 const USAGE: &str = "\
-usage: AZURE_STORAGE_CONNECTION_STRING=... [AZURE_STORAGE_CONTAINER=checkpoints] \\
+usage: (AZURE_STORAGE_CONNECTION_STRING=... | AZURE_STORAGE_ACCOUNT_URL=https://<account>.blob.core.windows.net) \\
+       [AZURE_STORAGE_CONTAINER=checkpoints] \\
        (EVENTHUBS_CONNECTION_STRING=... | EVENTHUBS_HOST=<namespace>.servicebus.windows.net) \\
        [EVENTHUB_NAME=...] [EVENTHUB_CONSUMER_GROUP=$Default] [RUN_SECONDS=60] \\
        cargo run --example processor --manifest-path crates/eventhub-checkpoints-sdk/Cargo.toml";
@@ -50,19 +53,32 @@ fn env(name: &str) -> Option<String> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let has_event_hub = env("EVENTHUBS_CONNECTION_STRING").is_some() || env("EVENTHUBS_HOST").is_some();
-    let (Some(storage), true) = (env("AZURE_STORAGE_CONNECTION_STRING"), has_event_hub) else {
+    let storage = env("AZURE_STORAGE_CONNECTION_STRING");
+    let account_url = env("AZURE_STORAGE_ACCOUNT_URL");
+    if !has_event_hub || (storage.is_none() && account_url.is_none()) {
         println!("{USAGE}");
         return Ok(());
-    };
+    }
     let container = env("AZURE_STORAGE_CONTAINER").unwrap_or_else(|| "checkpoints".into());
     let event_hub = env("EVENTHUB_NAME");
     let consumer_group = env("EVENTHUB_CONSUMER_GROUP").unwrap_or_else(|| "$Default".into());
     let run_for = Duration::from_secs(env("RUN_SECONDS").map_or(Ok(60), |s| s.parse())?);
 
-    // The checkpoint store. `SdkCheckpointStore::from_connection_string` is
-    // the one-liner when the container exists; here it is created first.
-    let backend =
-        AzureBlobBackend::from_connection_string(&storage, &container, AzureBlobOptions::default())?;
+    // The checkpoint store. `SdkCheckpointStore::from_connection_string` and
+    // `from_token_credential` are the one-liners when the container exists;
+    // here it is created first.
+    let options = AzureBlobOptions::default();
+    let backend = match (storage, account_url) {
+        (Some(connection_string), _) => {
+            AzureBlobBackend::from_connection_string(&connection_string, &container, options)?
+        }
+        (None, Some(account_url)) => {
+            let credential = azure_identity::DeveloperToolsCredential::new(None)?;
+            let tokens = Credential::token_source(Arc::new(TokenCredentialSource::new(credential)));
+            AzureBlobBackend::new(&account_url, &container, tokens, options)?
+        }
+        (None, None) => unreachable!("checked above"),
+    };
     if backend.create_container().await? {
         println!("created container {container}");
     }

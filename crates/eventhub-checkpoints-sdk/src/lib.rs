@@ -2,7 +2,8 @@
 //! [`eventhub_checkpoints`]: a drop-in checkpoint store for the official Rust
 //! Event Hubs SDK's `EventProcessor` (azure_messaging_eventhubs 0.16), over
 //! any [`BlobBackend`]: Azure Blob Storage with a storage connection string,
-//! an account key or a SAS, the in-memory backend, or your own.
+//! an account key, a SAS or Entra ID (any `azure_identity` credential), the
+//! in-memory backend, or your own.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -65,10 +66,13 @@ use eventhub_checkpoints::{
     BackendErrorKind, BlobBackend, Checkpoint, CheckpointStore, ClaimResult, ETag, InMemoryBackend, Offset,
     OwnerId, Ownership, OwnershipClaim, PartitionId, Scope, StoreError, ValidationError,
 };
-use eventhub_checkpoints_blob::{AzureBlobBackend, AzureBlobOptions, ConfigError};
+use eventhub_checkpoints_blob::{AzureBlobBackend, AzureBlobOptions, ConfigError, Credential};
+
+mod token_credential;
 
 pub use eventhub_checkpoints;
 pub use eventhub_checkpoints_blob;
+pub use token_credential::TokenCredentialSource;
 
 /// An [`azure_messaging_eventhubs::CheckpointStore`] over an
 /// [`eventhub_checkpoints::CheckpointStore`]: hand it to
@@ -141,6 +145,42 @@ impl SdkCheckpointStore {
         options: AzureBlobOptions,
     ) -> Result<Self, ConfigError> {
         let backend = AzureBlobBackend::from_connection_string(connection_string, container, options)?;
+        Ok(Self::from_backend(Arc::new(backend)))
+    }
+
+    /// A store in the blob container `container` of the account at
+    /// `account_url` (`https://<account>.blob.core.windows.net`), authorized
+    /// with Entra ID tokens from `credential`: any `TokenCredential` of the
+    /// `azure_core` that `azure_messaging_eventhubs` uses, such as the
+    /// `azure_identity` credential the `ConsumerClient` is given. The
+    /// identity needs a data role on the container (Storage Blob Data
+    /// Contributor); the URL must be `https` unless
+    /// [`AzureBlobOptions::allow_bearer_over_http`] is set.
+    ///
+    /// ```no_run
+    /// use eventhub_checkpoints_sdk::SdkCheckpointStore;
+    /// use eventhub_checkpoints_sdk::eventhub_checkpoints_blob::AzureBlobOptions;
+    ///
+    /// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let credential = azure_identity::DeveloperToolsCredential::new(None)?;
+    /// let store = SdkCheckpointStore::from_token_credential(
+    ///     "https://contoso.blob.core.windows.net",
+    ///     "checkpoints",
+    ///     credential,
+    ///     AzureBlobOptions::default(),
+    /// )?;
+    /// # let _ = store;
+    /// # Ok(()) }
+    /// ```
+    pub fn from_token_credential(
+        account_url: &str,
+        container: &str,
+        credential: Arc<dyn azure_core::credentials::TokenCredential>,
+        options: AzureBlobOptions,
+    ) -> Result<Self, ConfigError> {
+        let source = Arc::new(TokenCredentialSource::new(credential));
+        let backend =
+            AzureBlobBackend::new(account_url, container, Credential::token_source(source), options)?;
         Ok(Self::from_backend(Arc::new(backend)))
     }
 

@@ -1,6 +1,7 @@
 //! The contract test: one scripted sequence of `CheckpointStore` trait calls,
 //! run against the SDK's own `InMemoryCheckpointStore` and against
-//! `SdkCheckpointStore` over `InMemoryBackend` and over Azurite, must give
+//! `SdkCheckpointStore` over `InMemoryBackend` and over Azurite (with a
+//! connection string, and with Entra ID tokens over HTTPS), must give
 //! the same observable results: which claims succeeded, owners, offsets,
 //! sequence numbers, and whether the etags and times each store returns are
 //! consistent. Etag and time values differ legitimately and are not compared.
@@ -11,14 +12,17 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
+use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
 use azure_core::http::Etag;
+use azure_core::time::OffsetDateTime;
 use azure_messaging_eventhubs::models::{Checkpoint, Ownership};
 use azure_messaging_eventhubs::{CheckpointStore, InMemoryCheckpointStore};
-use eventhub_checkpoints_blob::{AzureBlobBackend, AzureBlobOptions};
-use eventhub_checkpoints_sdk::SdkCheckpointStore;
-use eventhub_checkpoints_test_support::{Azurite, Transport, unique_container_name};
+use eventhub_checkpoints_blob::{AzureBlobBackend, AzureBlobOptions, Credential};
+use eventhub_checkpoints_sdk::{SdkCheckpointStore, TokenCredentialSource};
+use eventhub_checkpoints_test_support::{Azurite, Transport, test_jwt, unique_container_name};
 
 const NS: &str = "contoso.servicebus.windows.net";
 const HUB: &str = "telemetry";
@@ -486,6 +490,62 @@ async fn adapter_over_azurite() -> Subject {
     }
 }
 
+/// Tokens Azurite's `--oauth basic` accepts, from this crate's azure_core
+/// (not the one the blob backend's `entra-id` feature would use).
+#[derive(Debug, Default)]
+struct AzuriteTokens {
+    calls: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl TokenCredential for AzuriteTokens {
+    async fn get_token(
+        &self,
+        scopes: &[&str],
+        _options: Option<TokenRequestOptions<'_>>,
+    ) -> azure_core::Result<AccessToken> {
+        assert_eq!(scopes, ["https://storage.azure.com/.default"]);
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let lifetime = Duration::from_secs(3600);
+        Ok(AccessToken::new(
+            test_jwt(lifetime),
+            OffsetDateTime::now_utc() + lifetime,
+        ))
+    }
+}
+
+async fn adapter_over_azurite_with_entra_id(tokens: Arc<AzuriteTokens>) -> Subject {
+    let azurite = tokio::task::spawn_blocking(|| Azurite::shared(Transport::HttpsOAuth))
+        .await
+        .expect("Azurite starts");
+    let options = AzureBlobOptions {
+        root_certificates_pem: vec![azurite.ca_certificate_pem().unwrap().as_bytes().to_vec()],
+        ..AzureBlobOptions::default()
+    };
+    let container = unique_container_name("sdk-contract-entra");
+    // The container, through a backend built by hand with the public
+    // wrapper; then the store, through the one-liner.
+    let source = Arc::new(TokenCredentialSource::new(tokens.clone()));
+    AzureBlobBackend::new(
+        azurite.blob_endpoint(),
+        &container,
+        Credential::token_source(source),
+        options.clone(),
+    )
+    .expect("an https endpoint and a credential")
+    .create_container()
+    .await
+    .expect("container created with a bearer token");
+    let store =
+        SdkCheckpointStore::from_token_credential(azurite.blob_endpoint(), &container, tokens, options)
+            .expect("an https endpoint and a credential");
+    Subject {
+        name: "SdkCheckpointStore over Azurite with Entra ID",
+        store: Arc::new(store),
+        lost_claim_is_error: false,
+    }
+}
+
 fn print(transcript: &Transcript, name: &str) {
     println!("--- {name}");
     for (step, observed) in transcript {
@@ -517,9 +577,12 @@ async fn adapter_over_memory_and_azurite_behaves_like_the_sdk_store() {
     let sdk = run_script(&sdk_in_memory()).await;
     let memory = run_script(&adapter_in_memory()).await;
     let azurite = run_script(&adapter_over_azurite().await).await;
+    let tokens = Arc::new(AzuriteTokens::default());
+    let entra_id = run_script(&adapter_over_azurite_with_entra_id(tokens.clone()).await).await;
     print(&sdk, "SDK InMemoryCheckpointStore");
     print(&memory, "SdkCheckpointStore over InMemoryBackend");
     print(&azurite, "SdkCheckpointStore over Azurite");
+    print(&entra_id, "SdkCheckpointStore over Azurite with Entra ID");
 
     // The script's expectations, on the SDK's own store.
     let expected_sdk: &[(&str, &str)] = &[
@@ -569,4 +632,8 @@ async fn adapter_over_memory_and_azurite_behaves_like_the_sdk_store() {
     assert_matches_sdk(&sdk, &memory, "SdkCheckpointStore over InMemoryBackend");
     assert_matches_sdk(&sdk, &azurite, "SdkCheckpointStore over Azurite");
     assert_eq!(memory, azurite, "the adapter behaves the same over both backends");
+    assert_eq!(azurite, entra_id, "and with either credential");
+    // One token per backend (the container's and the store's), each cached
+    // for the whole script.
+    assert_eq!(tokens.calls.load(Ordering::SeqCst), 2);
 }
