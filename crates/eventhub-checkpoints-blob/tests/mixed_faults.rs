@@ -163,6 +163,14 @@ fn assert_typed(what: &str, error: &StoreError) {
             Some(status) => text.contains(&format!("HTTP {status}")),
             None => text.contains("timed out") || text.contains("connection"),
         },
+        // A claim whose retry met a changed blob (perhaps its own first
+        // attempt) and whose read-back failed.
+        BackendErrorKind::PreconditionFailed | BackendErrorKind::AlreadyExists => {
+            backend.write_may_have_applied()
+                && matches!(backend.status(), Some(409 | 412))
+                && text.contains(&format!("HTTP {}", backend.status().unwrap()))
+                && text.contains("could not be read back")
+        }
         other => panic!("{what}: unexpected kind {other:?}: {text}"),
     };
     assert!(cause_named, "{what}: the message does not name the cause: {text}");

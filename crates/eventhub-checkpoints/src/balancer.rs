@@ -157,7 +157,9 @@ pub struct Changes {
     /// Failures of the tick: a failed listing (nothing was claimed or
     /// renewed; held partitions are kept until their ownership expires), or
     /// claims that failed for another reason than a lost race (the partition
-    /// is kept until its ownership expires, if it was held).
+    /// is kept until its ownership expires, if it was held; but a renewal
+    /// that met a changed blob it could not read back gives the partition up
+    /// at once, in `lost`).
     pub errors: Vec<StoreError>,
 }
 
@@ -339,15 +341,18 @@ impl LoadBalancer {
                     }
                 }
                 ClaimResult::Failed(error) => {
-                    changes.errors.push(error);
+                    // A renewal that met a changed blob (412, 409) it could
+                    // not read back: the etag held is stale whoever changed
+                    // it, and another consumer may hold the partition now.
+                    let superseded = renewal && error.kind().is_condition_lost();
                     let expired = self
                         .held
                         .get(&partition)
                         .is_some_and(|o| !is_active(o, now, expiration));
-                    if expired {
-                        self.held.remove(&partition);
+                    if (superseded || expired) && self.held.remove(&partition).is_some() {
                         changes.lost.push(partition);
                     }
+                    changes.errors.push(error);
                 }
             }
         }

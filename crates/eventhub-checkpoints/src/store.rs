@@ -58,7 +58,11 @@ pub enum ClaimResult {
     /// The claim could not be made; the partition must be treated as not
     /// owned. If the error says its write may have applied, the blob may
     /// name this owner (with an etag nobody holds) until another consumer
-    /// takes it over or it expires.
+    /// takes it over or it expires. Its kind is the write's: a
+    /// [`PreconditionFailed`](BackendErrorKind::PreconditionFailed) or
+    /// [`AlreadyExists`](BackendErrorKind::AlreadyExists) here means the
+    /// blob changed (by this claim or another consumer's) and could not be
+    /// read back to tell which: a renewal's etag is stale either way.
     Failed(StoreError),
 }
 
@@ -373,27 +377,26 @@ impl CheckpointStore {
 }
 
 /// The failure of a claim whose write may have landed but whose read-back
-/// failed: the read-back's kind, status and request id (what a caller
-/// retries on), the write's error as the source.
+/// failed: the write's kind, status and request id (a 412 or 409 still says
+/// the blob left the claimed version, possibly for this very claim), the
+/// read-back's error as the source.
 fn unreadable_claim(write_error: BackendError, read_error: BackendError) -> BackendError {
-    let mut message = format!(
-        "could not read back a claim that may have landed: {}",
-        read_error.message()
-    );
-    if let Some(cause) = std::error::Error::source(&read_error) {
+    let mut message = write_error.message().to_owned();
+    if let Some(cause) = std::error::Error::source(&write_error) {
         message.push_str(&format!(": {cause}"));
     }
-    let mut error = BackendError::new(read_error.kind(), message);
-    if let Some(status) = read_error.status() {
+    message.push_str("; the claim may have landed and could not be read back");
+    let mut error = BackendError::new(write_error.kind(), message);
+    if let Some(status) = write_error.status() {
         error = error.with_status(status);
     }
-    if let Some(id) = read_error.request_id() {
+    if let Some(id) = write_error.request_id() {
         error = error.with_request_id(id);
     }
-    if let Some(delay) = read_error.retry_after() {
+    if let Some(delay) = write_error.retry_after() {
         error = error.with_retry_after(delay);
     }
-    error.with_source(write_error).with_write_may_have_applied()
+    error.with_source(read_error).with_write_may_have_applied()
 }
 
 fn claimed(claim: &OwnershipClaim, properties: BlobProperties) -> Ownership {

@@ -458,11 +458,17 @@ fn a_restarted_consumer_renews_what_it_owned() {
     });
 }
 
-/// A backend whose listings can be made to fail.
+/// A backend whose listings can be made to fail, and whose next renewal
+/// can be made ambiguous.
 #[derive(Debug)]
 struct FlakyBackend {
     inner: InMemoryBackend,
     fail_listings: AtomicBool,
+    /// The next conditional metadata write: a thief's write lands first
+    /// (so ours gets 412), the answer reads as possibly applied (a retry
+    /// after a lost response), and listings fail from then on (the store's
+    /// read-back).
+    steal_next_renewal: AtomicBool,
 }
 
 #[async_trait]
@@ -489,6 +495,20 @@ impl BlobBackend for FlakyBackend {
         metadata: &Metadata,
         condition: &WriteCondition,
     ) -> Result<BlobProperties, BackendError> {
+        if matches!(condition, WriteCondition::IfMatch(_))
+            && self.steal_next_renewal.swap(false, Ordering::SeqCst)
+        {
+            let mut theirs = metadata.clone();
+            theirs.insert("ownerid", "thief");
+            self.inner
+                .set_metadata(name, &theirs, &WriteCondition::Unconditional)
+                .await?;
+            self.fail_listings.store(true, Ordering::SeqCst);
+            let lost = self.inner.set_metadata(name, metadata, condition).await;
+            return Err(lost
+                .expect_err("the thief changed the etag")
+                .with_write_may_have_applied());
+        }
         self.inner.set_metadata(name, metadata, condition).await
     }
 
@@ -504,6 +524,7 @@ fn failed_listings_keep_partitions_only_until_they_expire() {
         let backend = Arc::new(FlakyBackend {
             inner: InMemoryBackend::with_clock(clock.clone()),
             fail_listings: AtomicBool::new(false),
+            steal_next_renewal: AtomicBool::new(false),
         });
         let store = CheckpointStore::new(backend.clone());
         let partitions: Vec<PartitionId> = (0..4).map(PartitionId::from).collect();
@@ -533,6 +554,49 @@ fn failed_listings_keep_partitions_only_until_they_expire() {
 
         backend.fail_listings.store(false, Ordering::SeqCst);
         assert_eq!(balancer.tick().await.gained, partitions);
+    });
+}
+
+/// A renewal answered 412 whose read-back failed is reported `Failed` by
+/// the store; its partition may be another consumer's now, so the balancer
+/// must give it up at once rather than at expiry.
+#[test]
+fn a_renewal_that_met_a_changed_blob_it_could_not_read_back_gives_the_partition_up() {
+    block_on(async {
+        let clock = Arc::new(ManualClock::default());
+        let backend = Arc::new(FlakyBackend {
+            inner: InMemoryBackend::with_clock(clock.clone()),
+            fail_listings: AtomicBool::new(false),
+            steal_next_renewal: AtomicBool::new(false),
+        });
+        let store = CheckpointStore::new(backend.clone());
+        let partitions: Vec<PartitionId> = (0..4).map(PartitionId::from).collect();
+        let mut balancer = LoadBalancer::new(
+            store.clone(),
+            scope(),
+            OwnerId::new("me").unwrap(),
+            partitions.clone(),
+            options(LoadBalancingStrategy::Greedy, 9),
+            clock.clone(),
+        );
+        assert_eq!(balancer.tick().await.gained, partitions);
+
+        clock.advance(INTERVAL);
+        backend.steal_next_renewal.store(true, Ordering::SeqCst);
+        let changes = balancer.tick().await;
+        assert_eq!(changes.errors.len(), 1, "{changes:?}");
+        let error = &changes.errors[0];
+        assert_eq!(error.kind(), BackendErrorKind::PreconditionFailed, "{error}");
+        assert!(error.backend_error().write_may_have_applied(), "{error}");
+        assert_eq!(changes.lost.len(), 1, "given up at once: {changes:?}");
+        let stolen = &changes.lost[0];
+        assert!(balancer.owned().all(|p| p != stolen));
+        assert_eq!(balancer.owned().count(), 3);
+
+        backend.fail_listings.store(false, Ordering::SeqCst);
+        let listed = store.list_ownership(&scope()).await.unwrap().items;
+        let thiefs = listed.iter().find(|o| &o.partition_id == stolen).unwrap();
+        assert_eq!(thiefs.owner_id, Some(OwnerId::new("thief").unwrap()));
     });
 }
 

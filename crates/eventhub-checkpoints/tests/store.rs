@@ -228,13 +228,13 @@ async fn claim_whose_read_back_fails_after_an_ambiguous_412_fails_as_possibly_ap
             ClaimResult::Failed(e) => {
                 assert!(e.backend_error().write_may_have_applied(), "{e}");
                 assert_eq!(e.operation(), Operation::ClaimOwnership);
-                // The read-back's failure decides the kind; the write's
-                // answer is kept as the cause.
-                assert_eq!(e.kind(), BackendErrorKind::Transient, "{e}");
-                assert_eq!(e.backend_error().status(), Some(503), "{e}");
+                // The write's answer decides the kind (the blob changed);
+                // the read-back's failure is the cause.
+                assert_eq!(e.kind(), BackendErrorKind::PreconditionFailed, "{e}");
+                assert_eq!(e.backend_error().status(), Some(412), "{e}");
                 let text = e.to_string();
                 assert!(
-                    text.contains("could not read back") && text.contains("HTTP 412"),
+                    text.contains("could not be read back") && text.contains("HTTP 503"),
                     "{text}"
                 );
             }
