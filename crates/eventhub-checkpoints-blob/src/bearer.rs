@@ -55,7 +55,27 @@ impl fmt::Debug for BearerToken {
 /// credential). Implement it yourself to use another OAuth client, for
 /// example an `azure_core` version this crate is not built with. The backend
 /// caches each token and asks again shortly before it expires; concurrent
-/// requests share one call.
+/// requests share one call. Implementations use the `async_trait` crate:
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::{Duration, SystemTime};
+/// use eventhub_checkpoints_blob::{BearerToken, Credential, TokenSource};
+/// use tokio::sync::RwLock;
+///
+/// /// The token another task of the application keeps fresh.
+/// struct Shared(RwLock<BearerToken>);
+///
+/// #[async_trait::async_trait]
+/// impl TokenSource for Shared {
+///     async fn token(&self) -> Result<BearerToken, Box<dyn std::error::Error + Send + Sync>> {
+///         Ok(self.0.read().await.clone())
+///     }
+/// }
+///
+/// let first = BearerToken::new("eyJ0eXAi…", SystemTime::now() + Duration::from_secs(3600));
+/// let credential = Credential::token_source(Arc::new(Shared(RwLock::new(first))));
+/// ```
 #[async_trait]
 pub trait TokenSource: Send + Sync {
     /// A token for [`STORAGE_SCOPE`]. An error must not contain a secret: it
@@ -116,7 +136,7 @@ impl TokenCache {
         let fresh = self.source.token().await.map_err(|e| {
             BackendError::new(
                 BackendErrorKind::Auth,
-                "could not get an Entra ID token for Azure Storage",
+                "could not get a bearer token for Azure Storage",
             )
             .with_source(e)
         })?;

@@ -177,9 +177,10 @@ impl AzureBlobBackend {
             }
             roots.extend(certificates);
         }
-        if url.scheme() == "http" {
+        if url.scheme() == "http" && !proxied_from_environment() {
             // No TLS is ever made: skip loading the system's roots (several
-            // ms per backend, e.g. per `ehcp` run against Azurite).
+            // ms per backend, e.g. per `ehcp` run against Azurite). Behind a
+            // proxy from the environment (which may speak https) they stay.
             builder = builder.tls_certs_only(roots);
         } else if !roots.is_empty() {
             builder = builder.tls_certs_merge(roots);
@@ -236,6 +237,14 @@ impl AzureBlobBackend {
             Err(e) => Err(e),
         }
     }
+}
+
+/// Whether reqwest may send plain-HTTP requests through a proxy named in
+/// the environment.
+fn proxied_from_environment() -> bool {
+    ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()))
 }
 
 /// Checks the account URL and the container name; the container's URL

@@ -120,7 +120,7 @@ pub enum Credential {
     /// from a [`TokenSource`]: see `Credential::bearer` (any `azure_core`
     /// credential) and [`Credential::token_source`].
     Bearer(Arc<dyn TokenSource>),
-    /// No authorization (public containers, or a SAS already in the URL).
+    /// No authorization (a container with public access).
     Anonymous,
 }
 

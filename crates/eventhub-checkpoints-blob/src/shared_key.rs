@@ -123,10 +123,10 @@ fn string_to_sign(
         .map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             let k = decode(k);
-            let k = if k.chars().any(char::is_uppercase) {
-                Cow::Owned(k.to_lowercase())
-            } else {
+            let k = if k.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
                 k
+            } else {
+                Cow::Owned(k.to_lowercase())
             };
             (k, decode(v))
         })
