@@ -94,6 +94,35 @@ use serde::{Deserialize, Serialize};
 const LOCK_FILE: &str = ".lock";
 const BLOBS_DIR: &str = "blobs";
 const TMP_DIR: &str = "tmp";
+/// Temporary files are 16 lower-case hex digits and this suffix.
+const TEMP_SUFFIX: &str = ".tmp";
+
+/// Whether `name` is one of the temporary files this crate writes.
+fn is_temp_file_name(name: &std::ffi::OsStr) -> bool {
+    name.to_str()
+        .and_then(|name| name.strip_suffix(TEMP_SUFFIX))
+        .is_some_and(|stem| stem.len() == 16 && stem.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+}
+
+/// Fails if `root` exists, holds anything, and is not a store.
+fn refuse_foreign_directory(root: &Path) -> io::Result<()> {
+    let mut entries = match fs::read_dir(root) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if entries.next().is_none() || root.join(LOCK_FILE).is_file() {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!(
+            "{} is not empty and is not a checkpoint store (it has no {LOCK_FILE}); \
+             choose a new or empty directory",
+            root.display()
+        ),
+    ))
+}
 
 /// A container of blobs in a local directory; see the [crate docs](crate)
 /// for the layout and the guarantees.
@@ -147,11 +176,15 @@ impl FileBackend {
     /// A backend on the directory `root`, created (with its parents) if
     /// needed.
     ///
-    /// Also removes temporary files left by a writer that crashed.
+    /// Refuses (`InvalidInput`) a directory that holds files but is not a
+    /// store (it has no `.lock`), so a mistyped path such as a home or
+    /// project directory is never turned into one. Removes the temporary
+    /// files a crashed writer left in `tmp/`, and nothing else there.
     pub fn open(root: impl AsRef<Path>) -> io::Result<FileBackend> {
         // Absolute, so that a later change of the working directory does
         // not move the store.
         let root = std::path::absolute(root)?;
+        refuse_foreign_directory(&root)?;
         fs::create_dir_all(root.join(BLOBS_DIR))?;
         fs::create_dir_all(root.join(TMP_DIR))?;
         // Created once here and never truncated or deleted: writers in every
@@ -193,11 +226,16 @@ impl FileBackend {
     }
 
     /// Temporary files only exist while their writer holds the lock, so any
-    /// found while holding it were left by a crash.
+    /// found while holding it were left by a crash. Only files named as
+    /// [`replace`](Self::replace) names them are removed.
     fn remove_stale_temp_files(&self) -> io::Result<()> {
         let _lock = self.lock().map_err(io::Error::other)?;
         for entry in fs::read_dir(self.root.join(TMP_DIR))? {
-            let path = entry?.path();
+            let entry = entry?;
+            if !entry.file_type()?.is_file() || !is_temp_file_name(&entry.file_name()) {
+                continue;
+            }
+            let path = entry.path();
             tracing::debug!(file = %path.display(), "removing a temporary file left by a crashed writer");
             fs::remove_file(path)?;
         }
@@ -305,7 +343,7 @@ impl FileBackend {
         let tmp = self
             .root
             .join(TMP_DIR)
-            .join(format!("{:016x}.tmp", rand::random::<u64>()));
+            .join(format!("{:016x}{TEMP_SUFFIX}", rand::random::<u64>()));
         let written = File::create_new(&tmp)
             .and_then(|mut file| {
                 file.write_all(contents)?;
