@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// Inspect and repair what Event Hubs consumers store in a blob container:
 /// checkpoints (how far each partition was read) and partition ownership.
@@ -32,6 +33,33 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// Parses the command line (exiting with clap's message on a usage
+    /// error). What the command line says beats what the environment says:
+    /// an exported `AZURE_STORAGE_CONNECTION_STRING` gives way to
+    /// `--account-url` or `--store`, and an exported `AZURE_STORAGE_KEY` or
+    /// `AZURE_STORAGE_SAS_TOKEN` to the other one given as a flag.
+    pub fn parse_with_environment() -> Cli {
+        let matches = Cli::command().get_matches();
+        let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        let source = |id: &str| matches.value_source(id);
+        let from_env = |id: &str| source(id) == Some(ValueSource::EnvVariable);
+        let on_command_line = |id: &str| source(id) == Some(ValueSource::CommandLine);
+        let store = &mut cli.store;
+        if from_env("connection_string") && (on_command_line("account_url") || on_command_line("store")) {
+            store.connection_string = None;
+        }
+        if from_env("account_key") && on_command_line("sas") {
+            store.account_key = None;
+        }
+        // An exported SAS only means something with --account-url.
+        if from_env("sas") && (on_command_line("account_key") || store.account_url.is_none()) {
+            store.sas = None;
+        }
+        cli
+    }
+}
+
 /// Where the checkpoints are stored.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Store")]
@@ -46,8 +74,7 @@ pub struct StoreArgs {
         global = true,
         env = "AZURE_STORAGE_CONNECTION_STRING",
         hide_env_values = true,
-        value_name = "CS",
-        conflicts_with = "account_url"
+        value_name = "CS"
     )]
     pub connection_string: Option<String>,
 
@@ -59,8 +86,15 @@ pub struct StoreArgs {
     #[arg(long, global = true, value_name = "NAME")]
     pub container: Option<String>,
 
-    /// SAS token for --account-url.
-    #[arg(long, global = true, value_name = "TOKEN", conflicts_with = "account_key")]
+    /// SAS token for --account-url (from the environment rather than the
+    /// command line, where `ps` and shell history would show it).
+    #[arg(
+        long,
+        global = true,
+        env = "AZURE_STORAGE_SAS_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
     pub sas: Option<String>,
 
     /// Account key for --account-url (SharedKey). Without --sas or a key,
@@ -95,9 +129,16 @@ pub struct ScopeArgs {
     #[arg(long, global = true, value_name = "NAME")]
     pub eventhub: Option<String>,
 
-    /// Consumer group.
-    #[arg(long, global = true, value_name = "NAME", default_value = "$Default")]
-    pub consumer_group: String,
+    /// Consumer group [default: $Default].
+    #[arg(long, global = true, value_name = "NAME")]
+    pub consumer_group: Option<String>,
+}
+
+impl ScopeArgs {
+    /// The consumer group given, or `$Default`.
+    pub fn consumer_group(&self) -> &str {
+        self.consumer_group.as_deref().unwrap_or("$Default")
+    }
 }
 
 /// How results are printed.
@@ -141,6 +182,11 @@ pub enum Command {
         /// Claim the whole fair share at once instead of one partition per cycle.
         #[arg(long)]
         greedy: bool,
+        /// Run on a --namespace/--eventhub that already has blobs without
+        /// asking (the demo takes its partitions over and overwrites their
+        /// checkpoints).
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -159,6 +205,11 @@ pub enum CheckpointsCommand {
         /// Sequence number to resume after.
         #[arg(long, allow_hyphen_values = true)]
         sequence_number: Option<i64>,
+        /// Write a checkpoint without a sequence number. Python, JavaScript,
+        /// Go and Java consumers then fail to list the consumer group's
+        /// checkpoints; only .NET and Rust consumers read it.
+        #[arg(long)]
+        allow_missing_sequence_number: bool,
         /// Overwrite an existing checkpoint without asking.
         #[arg(long)]
         yes: bool,
@@ -180,13 +231,20 @@ pub enum CheckpointsCommand {
         /// Output file; stdout when absent.
         file: Option<PathBuf>,
     },
-    /// Write checkpoints from JSON lines (from FILE, or stdin).
+    /// Write checkpoints from JSON lines (from FILE, or stdin), each to the
+    /// scope it names; --namespace, --eventhub and --consumer-group, when
+    /// given, replace that part of every line's scope.
     Import {
         /// Input file; stdin when absent.
         file: Option<PathBuf>,
-        /// Import into this consumer group instead of the one in each line.
+        /// Import into this consumer group instead of the one in each line
+        /// (the same as --consumer-group here).
         #[arg(long, value_name = "NAME")]
         to_consumer_group: Option<String>,
+        /// Accept lines without a sequence number (see `checkpoints set
+        /// --allow-missing-sequence-number`).
+        #[arg(long)]
+        allow_missing_sequence_number: bool,
         /// Overwrite existing checkpoints without asking.
         #[arg(long)]
         yes: bool,

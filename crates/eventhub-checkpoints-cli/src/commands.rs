@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::cli::{CheckpointsCommand, Cli, Command, ContainerCommand, OutputFormat, OwnershipCommand};
 use crate::confirm::confirm;
 use crate::error::CliError;
-use crate::output::{CheckpointRecord, OwnershipRecord, age, human, partition_order, write_table};
+use crate::output::{CheckpointRecord, OwnershipRecord, Retarget, age, human, partition_order, write_table};
 use crate::target::{self, Backend};
 
 /// Runs the parsed command line.
@@ -43,8 +43,12 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             partitions,
             seconds,
             greedy,
+            yes,
         } => {
             let scope = target::scope_with_defaults(&cli.scope, "demo.servicebus.windows.net", "demo")?;
+            if cli.scope.namespace.is_some() || cli.scope.eventhub.is_some() {
+                confirm_demo_scope(&store, &scope, *yes).await?;
+            }
             let settings = crate::demo::DemoSettings {
                 consumers: usize::from(*consumers),
                 partitions: *partitions,
@@ -247,14 +251,21 @@ async fn checkpoints(
             partition,
             offset,
             sequence_number,
+            allow_missing_sequence_number,
             yes,
         } => {
             let scope = target::scope(&cli.scope)?;
             let partition = PartitionId::new(partition.as_str())?;
             let offset = offset.as_deref().map(Offset::new).transpose()?;
             let checkpoint = Checkpoint::new(scope.clone(), partition.clone(), offset, *sequence_number)?;
+            if sequence_number.is_none() && !allow_missing_sequence_number {
+                return Err(CliError::Usage(MISSING_SEQUENCE_NUMBER.into()));
+            }
             let existing = store.list_checkpoints(&scope).await?.items;
-            if let Some(current) = existing.iter().find(|c| c.partition_id() == &partition) {
+            if let Some(current) = existing
+                .iter()
+                .find(|c| same_partition(c.partition_id(), &partition))
+            {
                 confirm(
                     &format!(
                         "Replace the checkpoint of partition {partition} ({}) in {scope}?",
@@ -337,16 +348,68 @@ async fn checkpoints(
         CheckpointsCommand::Import {
             file,
             to_consumer_group,
+            allow_missing_sequence_number,
             yes,
-        } => import(store, file.as_deref(), to_consumer_group.as_deref(), *yes, out).await,
+        } => {
+            let consumer_group = match (cli.scope.consumer_group.as_deref(), to_consumer_group.as_deref()) {
+                (Some(a), Some(b)) if a != b => {
+                    return Err(CliError::Usage(format!(
+                        "--consumer-group {a:?} and --to-consumer-group {b:?} disagree; give one"
+                    )));
+                }
+                (a, b) => b.or(a),
+            };
+            let to = Retarget {
+                namespace: cli.scope.namespace.as_deref(),
+                eventhub: cli.scope.eventhub.as_deref(),
+                consumer_group,
+            };
+            import(
+                store,
+                file.as_deref(),
+                &to,
+                *allow_missing_sequence_number,
+                *yes,
+                out,
+            )
+            .await
+        }
     }
+}
+
+/// Whether two partition ids name the same blob (blob names are lower-cased).
+fn same_partition(a: &PartitionId, b: &PartitionId) -> bool {
+    a.as_str().to_lowercase() == b.as_str().to_lowercase()
+}
+
+/// Why a checkpoint without a sequence number needs a flag.
+const MISSING_SEQUENCE_NUMBER: &str = "a checkpoint without a sequence number makes Python, JavaScript, Go and Java \
+     consumers fail to list this consumer group's checkpoints; give --sequence-number, or \
+     --allow-missing-sequence-number if only .NET and Rust consumers read it";
+
+/// The demo claims every partition of its scope and writes checkpoints:
+/// on a scope the operator named, ask first if anything is stored there.
+async fn confirm_demo_scope(store: &CheckpointStore, scope: &Scope, yes: bool) -> Result<(), CliError> {
+    let owned = store.list_ownership(scope).await?.items.len();
+    let checkpointed = store.list_checkpoints(scope).await?.items.len();
+    if owned + checkpointed == 0 {
+        return Ok(());
+    }
+    confirm(
+        &format!(
+            "{scope} has {owned} ownership and {checkpointed} checkpoint blob(s); the demo takes its \
+             partitions over and overwrites their checkpoints. Run it there?"
+        ),
+        yes,
+    )
 }
 
 /// Reads every line first, so a malformed file changes nothing.
 async fn import(
     store: &CheckpointStore,
     file: Option<&std::path::Path>,
-    consumer_group: Option<&str>,
+    to: &Retarget<'_>,
+    allow_missing_sequence_number: bool,
     yes: bool,
     out: &Output,
 ) -> Result<(), CliError> {
@@ -359,6 +422,7 @@ async fn import(
         None => (Box::new(std::io::stdin().lock()), "stdin".to_owned()),
     };
     let mut checkpoints = Vec::new();
+    let mut destinations = BTreeMap::new();
     for (index, line) in reader.lines().enumerate() {
         let line = line.map_err(|e| io_error(&format!("reading {source}"), e))?;
         if line.trim().is_empty() {
@@ -366,11 +430,25 @@ async fn import(
         }
         let at = |reason: String| CliError::Usage(format!("{source} line {}: {reason}", index + 1));
         let record: CheckpointRecord = serde_json::from_str(&line).map_err(|e| at(e.to_string()))?;
-        checkpoints.push(
-            record
-                .to_checkpoint(consumer_group)
-                .map_err(|e| at(e.to_string()))?,
+        let checkpoint = record.to_checkpoint(to).map_err(|e| at(e.to_string()))?;
+        if checkpoint.sequence_number().is_none() && !allow_missing_sequence_number {
+            return Err(at(
+                MISSING_SEQUENCE_NUMBER.replace("give --sequence-number", "add one")
+            ));
+        }
+        // Scopes compare case-insensitively, as their blob names do.
+        let key = (
+            checkpoint.scope().to_string().to_lowercase(),
+            checkpoint.partition_id().as_str().to_lowercase(),
         );
+        if let Some(first) = destinations.insert(key, index + 1) {
+            return Err(at(format!(
+                "partition {} of {} is also written by line {first}",
+                checkpoint.partition_id(),
+                checkpoint.scope()
+            )));
+        }
+        checkpoints.push(checkpoint);
     }
     let scopes: BTreeSet<String> = checkpoints.iter().map(|c| c.scope().to_string()).collect();
     let mut overwritten = 0;
@@ -385,7 +463,7 @@ async fn import(
         }
         if listed[&key]
             .iter()
-            .any(|c| c.partition_id() == checkpoint.partition_id())
+            .any(|c| same_partition(c.partition_id(), checkpoint.partition_id()))
         {
             overwritten += 1;
         }

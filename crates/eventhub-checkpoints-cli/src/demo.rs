@@ -137,7 +137,7 @@ pub async fn run(store: CheckpointStore, scope: Scope, settings: DemoSettings) -
     summary(&view, &assignment, &store, &scope, converged_after).await?;
     match converged_after {
         Some(_) => Ok(()),
-        None => Err(CliError::Usage(format!(
+        None => Err(CliError::Unfinished(format!(
             "did not converge within {}s; try a longer --seconds",
             settings.limit.as_secs()
         ))),

@@ -35,6 +35,9 @@ pub enum CliError {
     /// The user declined a destructive change, or could not be asked.
     #[error("{0}")]
     NotConfirmed(String),
+    /// The command ran but did not reach its goal.
+    #[error("{0}")]
+    Unfinished(String),
 }
 
 impl CliError {
@@ -43,7 +46,7 @@ impl CliError {
         match self {
             CliError::Usage(_) | CliError::Invalid(_) | CliError::Config(_) | CliError::NotConfirmed(_) => 2,
             CliError::ClaimLost(_) => 3,
-            CliError::Store(_) | CliError::Backend(_) | CliError::Io { .. } => 1,
+            CliError::Store(_) | CliError::Backend(_) | CliError::Io { .. } | CliError::Unfinished(_) => 1,
         }
     }
 }

@@ -60,16 +60,25 @@ impl From<&Checkpoint> for CheckpointRecord {
     }
 }
 
+/// What `checkpoints import` replaces in each record's scope.
+#[derive(Debug, Default)]
+pub struct Retarget<'a> {
+    pub namespace: Option<&'a str>,
+    pub eventhub: Option<&'a str>,
+    pub consumer_group: Option<&'a str>,
+}
+
 impl CheckpointRecord {
-    /// The checkpoint, in the record's scope or with another consumer group.
+    /// The checkpoint, in the record's scope with the parts `to` names
+    /// replaced.
     pub fn to_checkpoint(
         &self,
-        consumer_group: Option<&str>,
+        to: &Retarget<'_>,
     ) -> Result<Checkpoint, eventhub_checkpoints::ValidationError> {
         let scope = Scope::new(
-            self.fully_qualified_namespace.as_str(),
-            self.eventhub_name.as_str(),
-            consumer_group.unwrap_or(&self.consumer_group),
+            to.namespace.unwrap_or(&self.fully_qualified_namespace),
+            to.eventhub.unwrap_or(&self.eventhub_name),
+            to.consumer_group.unwrap_or(&self.consumer_group),
         )?;
         let offset = self.offset.as_deref().map(Offset::new).transpose()?;
         Checkpoint::new(

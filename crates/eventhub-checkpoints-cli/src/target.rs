@@ -28,11 +28,15 @@ impl Backend {
                     "--container, --sas and --api-version need --connection-string or --account-url".into(),
                 ));
             }
-            let backend = FileBackend::open(&args.store).map_err(|e| {
-                CliError::Usage(format!(
-                    "cannot open the local store {}: {e}",
-                    args.store.display()
-                ))
+            let backend = FileBackend::open(&args.store).map_err(|source| {
+                let what = format!("cannot open the local store {}", args.store.display());
+                // A directory that is not a store is a wrong --store (usage);
+                // anything else (permissions, a full disk) is a failure.
+                if source.kind() == std::io::ErrorKind::InvalidInput {
+                    CliError::Usage(format!("{what}: {source}"))
+                } else {
+                    CliError::Io { what, source }
+                }
             })?;
             return Ok(Self::File(Arc::new(backend)));
         }
@@ -44,10 +48,23 @@ impl Backend {
             options.api_version = version.parse::<ApiVersion>()?;
         }
         let backend = match (&args.connection_string, &args.account_url) {
-            (Some(cs), _) => AzureBlobBackend::from_connection_string(cs, container, options)?,
+            (Some(_), Some(_)) => {
+                return Err(CliError::Usage(
+                    "give --connection-string (or AZURE_STORAGE_CONNECTION_STRING) or --account-url, not both"
+                        .into(),
+                ));
+            }
+            (Some(cs), None) => AzureBlobBackend::from_connection_string(cs, container, options)?,
             (None, Some(url)) => {
                 let credential = match (&args.sas, &args.account_key) {
-                    (Some(sas), _) => Credential::sas(sas)?,
+                    (Some(_), Some(_)) => {
+                        return Err(CliError::Usage(
+                            "give a SAS (--sas or AZURE_STORAGE_SAS_TOKEN) or an account key \
+                             (--account-key or AZURE_STORAGE_KEY), not both"
+                                .into(),
+                        ));
+                    }
+                    (Some(sas), None) => Credential::sas(sas)?,
                     (None, Some(key)) => {
                         let account = match &args.account_name {
                             Some(name) => name.clone(),
@@ -105,7 +122,7 @@ fn account_name_from_url(url: &str) -> Option<String> {
 
 /// The scope the options name; namespace and event hub are required.
 pub fn scope(args: &ScopeArgs) -> Result<Scope, CliError> {
-    scope_with_group(args, &args.consumer_group)
+    scope_with_group(args, args.consumer_group())
 }
 
 /// The scope the options name, with defaults for namespace and event hub.
@@ -113,7 +130,7 @@ pub fn scope_with_defaults(args: &ScopeArgs, namespace: &str, eventhub: &str) ->
     Ok(Scope::new(
         args.namespace.as_deref().unwrap_or(namespace),
         args.eventhub.as_deref().unwrap_or(eventhub),
-        args.consumer_group.as_str(),
+        args.consumer_group(),
     )?)
 }
 

@@ -43,12 +43,19 @@ impl Target {
     /// `ehcp <target> --namespace NS --eventhub telemetry <args>`, run in a
     /// scratch directory with no Azure variables inherited.
     fn ehcp(&self, args: &[&str]) -> Command {
+        let mut cmd = self.ehcp_without_scope(&["--namespace", NS, "--eventhub", "telemetry"]);
+        cmd.args(args);
+        cmd
+    }
+
+    /// `ehcp <target> <args>`, without the default scope.
+    fn ehcp_without_scope(&self, args: &[&str]) -> Command {
         let mut cmd = Command::cargo_bin("ehcp").unwrap();
         cmd.current_dir(self.dir.path())
             .env_remove("AZURE_STORAGE_CONNECTION_STRING")
             .env_remove("AZURE_STORAGE_KEY")
+            .env_remove("AZURE_STORAGE_SAS_TOKEN")
             .args(&self.args)
-            .args(["--namespace", NS, "--eventhub", "telemetry"])
             .args(args);
         cmd
     }
@@ -154,9 +161,23 @@ fn checkpoints_list_delete_and_json_keys() {
         ])
         .assert()
         .success();
+        // No sequence number: Python, JavaScript, Go and Java consumers
+        // could no longer list the group, so it takes a flag.
         t.ehcp(&["checkpoints", "set", "--partition", "4", "--offset", "g1:100:7"])
             .assert()
-            .success();
+            .code(2)
+            .stderr(predicate::str::contains("--allow-missing-sequence-number"));
+        t.ehcp(&[
+            "checkpoints",
+            "set",
+            "--partition",
+            "4",
+            "--offset",
+            "g1:100:7",
+            "--allow-missing-sequence-number",
+        ])
+        .assert()
+        .success();
         let listed = t.json(&["checkpoints", "list"]);
         assert_eq!(
             listed,
@@ -499,4 +520,192 @@ fn demo_converges_and_leaves_checkpoints() {
             "{ownership}"
         );
     }
+}
+
+/// Found in review: `checkpoints import` ignored --namespace/--eventhub and
+/// wrote to the file's scope, so a migration to a new namespace overwrote
+/// the old one. The scope flags now replace each line's scope.
+#[test]
+fn import_writes_where_the_scope_flags_say() {
+    for t in both() {
+        for p in 0..2 {
+            t.ehcp(&[
+                "checkpoints",
+                "set",
+                "--partition",
+                &p.to_string(),
+                "--offset",
+                "100",
+                "--sequence-number",
+                "7",
+            ])
+            .assert()
+            .success();
+        }
+        let export = t.ehcp(&["checkpoints", "export"]).output().unwrap();
+        let text = String::from_utf8(export.stdout).unwrap();
+        t.ehcp_without_scope(&[
+            "--namespace",
+            "moved.servicebus.windows.net",
+            "--eventhub",
+            "telemetry2",
+            "checkpoints",
+            "import",
+        ])
+        .write_stdin(text.clone())
+        .assert()
+        .success();
+        let moved = |group: &str| {
+            let output = t
+                .ehcp_without_scope(&[
+                    "--namespace",
+                    "moved.servicebus.windows.net",
+                    "--eventhub",
+                    "telemetry2",
+                    "--consumer-group",
+                    group,
+                    "checkpoints",
+                    "list",
+                    "--output",
+                    "json",
+                ])
+                .output()
+                .unwrap();
+            serde_json::from_slice::<Value>(&output.stdout).unwrap()
+        };
+        assert_eq!(moved("$Default").as_array().unwrap().len(), 2);
+
+        // --consumer-group and --to-consumer-group must agree.
+        t.ehcp(&[
+            "--consumer-group",
+            "a",
+            "checkpoints",
+            "import",
+            "--to-consumer-group",
+            "b",
+        ])
+        .write_stdin(text.clone())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("disagree"));
+        // Two lines landing on one partition: refused, nothing written.
+        let other_group = text.replace("\"$Default\"", "\"other\"");
+        t.ehcp_without_scope(&[
+            "--namespace",
+            "moved.servicebus.windows.net",
+            "--eventhub",
+            "telemetry2",
+            "--consumer-group",
+            "merged",
+            "checkpoints",
+            "import",
+        ])
+        .write_stdin(format!("{text}{other_group}"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("is also written by line 1"));
+        assert_eq!(moved("merged"), serde_json::json!([]));
+        // A line without a sequence number takes a flag, as `set` does.
+        t.ehcp(&["--consumer-group", "no-seq", "checkpoints", "import"])
+            .write_stdin(text.replace("\"sequence_number\":7", "\"sequence_number\":null"))
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("--allow-missing-sequence-number"));
+    }
+}
+
+/// Found in review: `demo` with the operator's own --namespace/--eventhub
+/// took over a real consumer group's partitions and overwrote its
+/// checkpoints without asking.
+#[test]
+fn demo_asks_before_running_on_a_scope_with_data() {
+    let t = Target::file_store();
+    t.ehcp(&[
+        "checkpoints",
+        "set",
+        "--partition",
+        "0",
+        "--offset",
+        "123456789",
+        "--sequence-number",
+        "9",
+    ])
+    .assert()
+    .success();
+    t.ehcp(&["demo", "--consumers", "1", "--partitions", "2", "--seconds", "5"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("Run it there?"));
+    let listed = t.json(&["checkpoints", "list"]);
+    assert_eq!(listed[0]["offset"], "123456789", "{listed}");
+}
+
+/// Found in review: the local store deleted every file under `<store>/tmp`,
+/// so `--store .` in a project directory lost its `tmp/`.
+#[test]
+fn a_directory_that_is_not_a_store_is_refused_untouched() {
+    let t = Target::file_store();
+    let project = t.dir.path().join("project");
+    std::fs::create_dir_all(project.join("tmp")).unwrap();
+    std::fs::write(project.join("tmp/notes.txt"), "mine").unwrap();
+    let mut cmd = Command::cargo_bin("ehcp").unwrap();
+    cmd.current_dir(&project)
+        .env_remove("AZURE_STORAGE_CONNECTION_STRING")
+        .args([
+            "--store",
+            ".",
+            "--namespace",
+            NS,
+            "--eventhub",
+            "telemetry",
+            "status",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("is not a checkpoint store"));
+    assert_eq!(
+        std::fs::read_to_string(project.join("tmp/notes.txt")).unwrap(),
+        "mine"
+    );
+}
+
+/// Found in review: credentials exported in the environment blocked other
+/// options (clap conflicts on values it took from the environment).
+#[test]
+fn flags_beat_credentials_from_the_environment() {
+    let t = Target::file_store();
+    // An exported connection string gives way to an explicit --store, and an
+    // exported SAS means nothing without --account-url.
+    t.ehcp(&["status"])
+        .env(
+            "AZURE_STORAGE_CONNECTION_STRING",
+            "AccountName=x;AccountKey=bm90LWEta2V5",
+        )
+        .env("AZURE_STORAGE_SAS_TOKEN", "sv=2019-07-07&sig=c2VjcmV0")
+        .assert()
+        .success();
+    // An exported key gives way to --sas on the command line: the SAS is
+    // used (and refused by Azurite), not a clap conflict.
+    let azurite = Azurite::shared(Transport::Http);
+    let output = t
+        .ehcp_without_scope(&[
+            "--account-url",
+            azurite.blob_endpoint(),
+            "--container",
+            "nothing-here",
+            "--sas",
+            "sv=2019-07-07&ss=b&srt=sco&sp=rl&se=2030-01-01&sig=bm90LWEtc2ln",
+            "--namespace",
+            NS,
+            "--eventhub",
+            "telemetry",
+            "status",
+        ])
+        .env("AZURE_STORAGE_KEY", ACCOUNT_KEY)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("cannot be used with"), "{stderr}");
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("bm90LWEtc2ln"), "{stderr}");
 }
