@@ -73,7 +73,7 @@ pub async fn run(store: CheckpointStore, scope: Scope, settings: DemoSettings) -
         seed: None,
     };
     let board = Arc::new(Mutex::new(Board::default()));
-    let stop = Arc::new(tokio::sync::Notify::new());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
     let started = Instant::now();
     let mut consumers = Vec::new();
     for i in 1..=settings.consumers {
@@ -95,7 +95,7 @@ pub async fn run(store: CheckpointStore, scope: Scope, settings: DemoSettings) -
             balancer,
             store.clone(),
             board.clone(),
-            stop.clone(),
+            stopped.clone(),
         )));
     }
 
@@ -129,7 +129,9 @@ pub async fn run(store: CheckpointStore, scope: Scope, settings: DemoSettings) -
         }
     };
 
-    stop.notify_waiters();
+    // A watch, not a Notify: a consumer busy in a tick when this is sent
+    // still sees it at its next wait.
+    let _ = stop.send(true);
     for consumer in consumers {
         let _ = consumer.await;
     }
@@ -150,10 +152,10 @@ async fn consume(
     mut balancer: LoadBalancer,
     store: CheckpointStore,
     board: Arc<Mutex<Board>>,
-    stop: Arc<tokio::sync::Notify>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
 ) {
     let owner = balancer.owner_id().clone();
-    loop {
+    while !*stopped.borrow_and_update() {
         let changes = balancer.tick().await;
         let resume = if changes.gained.is_empty() {
             BTreeMap::new()
@@ -208,7 +210,7 @@ async fn consume(
         }
         tokio::select! {
             _ = tokio::time::sleep(balancer.next_delay()) => {}
-            _ = stop.notified() => break,
+            _ = stopped.changed() => break,
         }
     }
     balancer.release_all().await;
@@ -292,4 +294,76 @@ async fn summary(
         what: "writing output".into(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use async_trait::async_trait;
+    use eventhub_checkpoints::{
+        BackendError, BlobBackend, BlobItem, BlobProperties, InMemoryBackend, Metadata, WriteCondition,
+    };
+
+    use super::*;
+
+    /// Listings take a while, so a consumer is busy inside its tick.
+    #[derive(Debug)]
+    struct SlowListings(InMemoryBackend);
+
+    #[async_trait]
+    impl BlobBackend for SlowListings {
+        async fn list_blobs(&self, prefix: &str) -> Result<Vec<BlobItem>, BackendError> {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            self.0.list_blobs(prefix).await
+        }
+        async fn put_blob(
+            &self,
+            name: &str,
+            metadata: &Metadata,
+            condition: &WriteCondition,
+        ) -> Result<BlobProperties, BackendError> {
+            self.0.put_blob(name, metadata, condition).await
+        }
+        async fn set_metadata(
+            &self,
+            name: &str,
+            metadata: &Metadata,
+            condition: &WriteCondition,
+        ) -> Result<BlobProperties, BackendError> {
+            self.0.set_metadata(name, metadata, condition).await
+        }
+        async fn delete_blob(&self, name: &str, condition: &WriteCondition) -> Result<(), BackendError> {
+            self.0.delete_blob(name, condition).await
+        }
+    }
+
+    /// Seen as a hung `ehcp demo` on a loaded machine: the stop was a
+    /// `Notify::notify_waiters`, which only wakes consumers already waiting,
+    /// so one busy in a tick at that moment never stopped.
+    #[tokio::test]
+    async fn a_stop_sent_while_a_consumer_is_busy_still_ends_it() {
+        let store = CheckpointStore::new(Arc::new(SlowListings(InMemoryBackend::new())));
+        let scope = Scope::new("demo.servicebus.windows.net", "demo", "$Default").unwrap();
+        let options = LoadBalancerOptions {
+            update_interval: Duration::from_secs(1),
+            ..LoadBalancerOptions::default()
+        };
+        let balancer = LoadBalancer::new(
+            store.clone(),
+            scope,
+            OwnerId::new("consumer-1").unwrap(),
+            vec![PartitionId::from(0)],
+            options,
+            Arc::new(SystemClock),
+        );
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let board = Arc::new(Mutex::new(Board::default()));
+        let consumer = tokio::spawn(consume(balancer, store, board, stopped));
+        // The consumer is now inside its first listing.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        stop.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), consumer)
+            .await
+            .expect("the consumer ends after its current tick")
+            .unwrap();
+    }
 }
