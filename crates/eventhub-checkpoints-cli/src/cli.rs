@@ -230,6 +230,10 @@ pub enum CheckpointsCommand {
     Export {
         /// Output file; stdout when absent.
         file: Option<PathBuf>,
+        /// Export what can be read even if some checkpoint blobs cannot
+        /// (otherwise that fails, exit 1, and writes nothing).
+        #[arg(long)]
+        allow_skipped: bool,
     },
     /// Write checkpoints from JSON lines (from FILE, or stdin), each to the
     /// scope it names; --namespace, --eventhub and --consumer-group, when

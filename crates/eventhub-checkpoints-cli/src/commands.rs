@@ -28,7 +28,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     if needs_scope {
         target::scope(&cli.scope)?;
     }
-    let backend = Backend::open(&cli.store)?;
+    let reads_only = matches!(
+        cli.command,
+        Command::Status { .. }
+            | Command::Checkpoints(CheckpointsCommand::List | CheckpointsCommand::Export { .. })
+            | Command::Ownership(OwnershipCommand::List)
+    );
+    let backend = Backend::open(&cli.store, !reads_only)?;
     let store = backend.store();
     let out = Output { format: cli.output };
     match &cli.command {
@@ -283,28 +289,46 @@ async fn checkpoints(
         }
         CheckpointsCommand::Delete { partition, all, yes } => {
             let scope = target::scope(&cli.scope)?;
-            let targets: Vec<PartitionId> = if *all {
-                store
-                    .list_checkpoints(&scope)
-                    .await?
-                    .items
-                    .iter()
-                    .map(|c| c.partition_id().clone())
-                    .collect()
+            // With --all, also the checkpoint blobs a broken peer wrote that
+            // cannot be read: deleting them is how they are repaired.
+            let (targets, unreadable): (Vec<PartitionId>, Vec<SkippedBlob>) = if *all {
+                let listing = store.list_checkpoints(&scope).await?;
+                report_skipped(&listing.skipped);
+                let targets = listing.items.iter().map(|c| c.partition_id().clone()).collect();
+                (targets, listing.skipped)
             } else {
-                vec![PartitionId::new(partition.as_deref().unwrap_or_default())?]
+                (
+                    vec![PartitionId::new(partition.as_deref().unwrap_or_default())?],
+                    Vec::new(),
+                )
             };
-            if targets.is_empty() {
+            if targets.is_empty() && unreadable.is_empty() {
                 out.note(&format!("no checkpoints in {scope}"));
                 return Ok(());
             }
             let question = if *all {
-                format!("Delete all {} checkpoints of {scope}?", targets.len())
+                let unreadable_part = if unreadable.is_empty() {
+                    String::new()
+                } else {
+                    format!(" and {} unreadable checkpoint blob(s)", unreadable.len())
+                };
+                format!(
+                    "Delete all {} checkpoints{unreadable_part} of {scope}?",
+                    targets.len()
+                )
             } else {
                 format!("Delete the checkpoint of partition {} in {scope}?", targets[0])
             };
             confirm(&question, *yes)?;
             let mut deleted = 0;
+            for blob in &unreadable {
+                let unconditional = eventhub_checkpoints::WriteCondition::Unconditional;
+                match store.backend().delete_blob(&blob.name, &unconditional).await {
+                    Ok(()) => out.note(&format!("deleted unreadable blob '{}'", blob.name)),
+                    Err(e) if e.kind() == eventhub_checkpoints::BackendErrorKind::NotFound => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
             for partition in &targets {
                 if store.delete_checkpoint(&scope, partition).await? {
                     deleted += 1;
@@ -319,10 +343,17 @@ async fn checkpoints(
             ));
             Ok(())
         }
-        CheckpointsCommand::Export { file } => {
+        CheckpointsCommand::Export { file, allow_skipped } => {
             let scope = target::scope(&cli.scope)?;
             let listing = store.list_checkpoints(&scope).await?;
             report_skipped(&listing.skipped);
+            if !listing.skipped.is_empty() && !allow_skipped {
+                return Err(CliError::Unfinished(format!(
+                    "{} checkpoint blob(s) of {scope} could not be read (see the warnings) and would be \
+                     missing from the export; nothing was written. Pass --allow-skipped to export the rest",
+                    listing.skipped.len()
+                )));
+            }
             let mut items = listing.items;
             items.sort_by(|a, b| partition_order(a.partition_id(), b.partition_id()));
             let mut text = String::new();

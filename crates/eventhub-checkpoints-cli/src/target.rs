@@ -19,8 +19,10 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// Opens the backend the options name.
-    pub fn open(args: &StoreArgs) -> Result<Self, CliError> {
+    /// Opens the backend the options name. A local store is created for a
+    /// command that writes; one that only reads needs it to exist (so a
+    /// mistyped `--store` is an error, not an empty store).
+    pub fn open(args: &StoreArgs, writes: bool) -> Result<Self, CliError> {
         let azure = args.connection_string.is_some() || args.account_url.is_some();
         if !azure {
             if args.container.is_some() || args.sas.is_some() || args.api_version.is_some() {
@@ -28,10 +30,23 @@ impl Backend {
                     "--container, --sas and --api-version need --connection-string or --account-url".into(),
                 ));
             }
-            let backend = FileBackend::open(&args.store).map_err(|source| {
+            let opened = if writes {
+                FileBackend::open(&args.store)
+            } else {
+                FileBackend::open_existing(&args.store)
+            };
+            let backend = opened.map_err(|source| {
+                if source.kind() == std::io::ErrorKind::NotFound {
+                    return CliError::Usage(format!(
+                        "no checkpoint store at {}: a command that writes creates one; check --store, \
+                         or pass --connection-string or --account-url",
+                        args.store.display()
+                    ));
+                }
                 let what = format!("cannot open the local store {}", args.store.display());
-                // A directory that is not a store is a wrong --store (usage);
-                // anything else (permissions, a full disk) is a failure.
+                // A directory that is not a store is a wrong --store
+                // (usage); anything else (permissions, a full disk) is a
+                // failure.
                 if source.kind() == std::io::ErrorKind::InvalidInput {
                     CliError::Usage(format!("{what}: {source}"))
                 } else {

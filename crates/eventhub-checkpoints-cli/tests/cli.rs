@@ -17,7 +17,14 @@ impl Target {
     fn file_store() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let args = vec!["--store".into(), dir.path().join("store").display().to_string()];
-        Self { args, dir }
+        let target = Self { args, dir };
+        // As for Azure's container: reading commands need the store to exist.
+        target
+            .ehcp(&["container", "create"])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("ready"));
+        target
     }
 
     fn azurite() -> Self {
@@ -651,14 +658,16 @@ fn a_directory_that_is_not_a_store_is_refused_untouched() {
     let mut cmd = Command::cargo_bin("ehcp").unwrap();
     cmd.current_dir(&project)
         .env_remove("AZURE_STORAGE_CONNECTION_STRING")
+        .args(["--store", ".", "--namespace", NS, "--eventhub", "telemetry"])
         .args([
-            "--store",
-            ".",
-            "--namespace",
-            NS,
-            "--eventhub",
-            "telemetry",
-            "status",
+            "checkpoints",
+            "set",
+            "--partition",
+            "0",
+            "--offset",
+            "1",
+            "--sequence-number",
+            "1",
         ])
         .assert()
         .code(2)
@@ -708,4 +717,80 @@ fn flags_beat_credentials_from_the_environment() {
     assert!(!stderr.contains("cannot be used with"), "{stderr}");
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(!stderr.contains("bm90LWEtc2ln"), "{stderr}");
+}
+
+/// Found in review: a read with a mistyped --store created an empty store
+/// and reported nothing, with exit 0.
+#[test]
+fn reading_commands_need_an_existing_store() {
+    let t = Target::file_store();
+    let typo = t.dir.path().join("stroe");
+    let typo = typo.to_str().unwrap();
+    for command in [&["status"][..], &["checkpoints", "list"], &["ownership", "list"]] {
+        Command::cargo_bin("ehcp")
+            .unwrap()
+            .current_dir(t.dir.path())
+            .env_remove("AZURE_STORAGE_CONNECTION_STRING")
+            .args(["--store", typo, "--namespace", NS, "--eventhub", "telemetry"])
+            .args(command)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("no checkpoint store at"));
+    }
+    assert!(!std::path::Path::new(typo).exists(), "a read created the store");
+}
+
+/// Found in review: `export` dropped checkpoint blobs it could not read
+/// with only a warning and exit 0 (an incomplete backup), and
+/// `delete --all` left them in place unmentioned.
+#[test]
+fn unreadable_checkpoints_fail_the_export_and_go_with_delete_all() {
+    let t = Target::file_store();
+    for p in ["1", "7"] {
+        t.ehcp(&[
+            "checkpoints",
+            "set",
+            "--partition",
+            p,
+            "--offset",
+            "5",
+            "--sequence-number",
+            "5",
+        ])
+        .assert()
+        .success();
+    }
+    // Partition 7's blob as a broken peer would write it.
+    let blobs = t.dir.path().join("store/blobs");
+    let broken = std::fs::read_dir(&blobs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| std::fs::read_to_string(p).unwrap().contains("/checkpoint/7"))
+        .unwrap();
+    let mut blob: Value = serde_json::from_str(&std::fs::read_to_string(&broken).unwrap()).unwrap();
+    for pair in blob["metadata"].as_array_mut().unwrap() {
+        if pair["name"] == "sequencenumber" {
+            pair["value"] = "abc".into();
+        }
+    }
+    std::fs::write(&broken, blob.to_string()).unwrap();
+
+    t.ehcp(&["checkpoints", "export", "backup.jsonl"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--allow-skipped"));
+    assert!(!t.dir.path().join("backup.jsonl").exists(), "nothing written");
+    let partial = t
+        .ehcp(&["checkpoints", "export", "--allow-skipped"])
+        .output()
+        .unwrap();
+    assert!(partial.status.success());
+    assert_eq!(String::from_utf8(partial.stdout).unwrap().lines().count(), 1);
+
+    t.ehcp(&["checkpoints", "delete", "--all", "--yes"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("deleted unreadable blob"));
+    assert!(!broken.exists());
+    assert_eq!(t.json(&["checkpoints", "list"]), serde_json::json!([]));
 }

@@ -198,6 +198,24 @@ impl FileBackend {
         Ok(backend)
     }
 
+    /// A backend on the store that already exists at `root`, for reading:
+    /// creates nothing, takes no lock and removes nothing, so a read-only
+    /// directory can be inspected. Fails with `NotFound` if `root` is not a
+    /// store (no `.lock`). Writes through it work like any other's.
+    pub fn open_existing(root: impl AsRef<Path>) -> io::Result<FileBackend> {
+        let root = std::path::absolute(root)?;
+        if !root.join(LOCK_FILE).is_file() || !root.join(BLOBS_DIR).is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!(
+                    "{} is not a checkpoint store (no {LOCK_FILE} and {BLOBS_DIR}/)",
+                    root.display()
+                ),
+            ));
+        }
+        Ok(FileBackend { root })
+    }
+
     /// The store's directory, as an absolute path.
     pub fn root(&self) -> &Path {
         &self.root

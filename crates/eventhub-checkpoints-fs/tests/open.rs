@@ -60,3 +60,24 @@ async fn only_a_crashed_writers_temporary_files_are_removed() {
     );
     assert_eq!(backend.list_blobs("a/").await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn an_existing_store_opens_for_reading_without_creating_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("typo");
+    let error = FileBackend::open_existing(&missing).unwrap_err();
+    assert_eq!(error.kind(), io::ErrorKind::NotFound);
+    assert!(!missing.exists(), "nothing created");
+
+    let store = dir.path().join("store");
+    FileBackend::open(&store)
+        .unwrap()
+        .put_blob("a/b", &Metadata::new(), &WriteCondition::Unconditional)
+        .await
+        .unwrap();
+    // A crashed writer's file stays: a reader takes no lock and cleans nothing.
+    fs::write(store.join("tmp/0123456789abcdef.tmp"), "").unwrap();
+    let reader = FileBackend::open_existing(&store).unwrap();
+    assert_eq!(reader.list_blobs("a/").await.unwrap().len(), 1);
+    assert!(store.join("tmp/0123456789abcdef.tmp").exists());
+}
