@@ -28,6 +28,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     if needs_scope {
         target::scope(&cli.scope)?;
     }
+    check_names(&cli.command)?;
     let reads_only = matches!(
         cli.command,
         Command::Status { .. }
@@ -408,6 +409,37 @@ async fn checkpoints(
     }
 }
 
+/// Checks the partition ids, owner ids, offsets and etags a command was
+/// given, before any store is opened (or created).
+fn check_names(command: &Command) -> Result<(), CliError> {
+    match command {
+        Command::Checkpoints(CheckpointsCommand::Set {
+            partition, offset, ..
+        }) => {
+            PartitionId::new(partition.as_str())?;
+            offset.as_deref().map(Offset::new).transpose()?;
+        }
+        Command::Checkpoints(CheckpointsCommand::Delete {
+            partition: Some(partition),
+            ..
+        })
+        | Command::Ownership(OwnershipCommand::Release { partition, .. }) => {
+            PartitionId::new(partition.as_str())?;
+        }
+        Command::Ownership(OwnershipCommand::Claim {
+            partition,
+            owner,
+            etag,
+        }) => {
+            PartitionId::new(partition.as_str())?;
+            OwnerId::new(owner.as_str())?;
+            etag.as_deref().map(ETag::new).transpose()?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// Whether two partition ids name the same blob (blob names are lower-cased).
 fn same_partition(a: &PartitionId, b: &PartitionId) -> bool {
     a.as_str().to_lowercase() == b.as_str().to_lowercase()
@@ -570,6 +602,12 @@ async fn ownership(
                 etag.as_deref().map(ETag::new).transpose()?,
             );
             let result = store.claim(&claim).await;
+            if matches!(result, ClaimResult::Lost) && etag.is_none() {
+                return Err(CliError::ClaimLost(format!(
+                    "claim of partition {partition} for {owner}: lost — the partition already has an \
+                     ownership record; claim it with --etag (from `ownership list`)"
+                )));
+            }
             finish_claim(
                 result,
                 &format!("claim of partition {partition} for {owner}"),

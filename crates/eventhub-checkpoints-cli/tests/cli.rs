@@ -300,7 +300,7 @@ fn ownership_claim_lose_and_release() {
         t.ehcp(&["ownership", "claim", "--partition", "0", "--owner", "proc-b"])
             .assert()
             .code(3)
-            .stderr(predicate::str::contains("lost"));
+            .stderr(predicate::str::contains("lost").and(predicate::str::contains("claim it with --etag")));
         // With the current etag it is a steal; the old etag is then stale.
         t.ehcp(&[
             "ownership",
@@ -361,10 +361,24 @@ fn bad_input_is_one_clear_line_and_no_secret() {
         !t.dir.path().join(".ehcp-store").exists(),
         "a usage error created the default store"
     );
-    t.ehcp(&["checkpoints", "set", "--partition", "a/b", "--offset", "1"])
+    let fresh = t.dir.path().join("fresh-store");
+    Command::cargo_bin("ehcp")
+        .unwrap()
+        .current_dir(t.dir.path())
+        .env_remove("AZURE_STORAGE_CONNECTION_STRING")
+        .args([
+            "--store",
+            fresh.to_str().unwrap(),
+            "--namespace",
+            NS,
+            "--eventhub",
+            "telemetry",
+        ])
+        .args(["checkpoints", "set", "--partition", "a/b", "--offset", "1"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("partition id contains '/'"));
+    assert!(!fresh.exists(), "a usage error created the store");
     t.ehcp(&["ownership", "claim", "--partition", "0", "--owner", "bad\nowner"])
         .assert()
         .code(2);
