@@ -517,25 +517,38 @@ impl BlobBackend for FlakyBackend {
     }
 }
 
+fn four_partitions() -> Vec<PartitionId> {
+    (0..4).map(PartitionId::from).collect()
+}
+
+/// A greedy balancer of owner "me" over [`four_partitions`], on a
+/// [`FlakyBackend`] with a manual clock.
+fn greedy_over_flaky_backend(
+    seed: u64,
+) -> (Arc<ManualClock>, Arc<FlakyBackend>, CheckpointStore, LoadBalancer) {
+    let clock = Arc::new(ManualClock::default());
+    let backend = Arc::new(FlakyBackend {
+        inner: InMemoryBackend::with_clock(clock.clone()),
+        fail_listings: AtomicBool::new(false),
+        steal_next_renewal: AtomicBool::new(false),
+    });
+    let store = CheckpointStore::new(backend.clone());
+    let balancer = LoadBalancer::new(
+        store.clone(),
+        scope(),
+        OwnerId::new("me").unwrap(),
+        four_partitions(),
+        options(LoadBalancingStrategy::Greedy, seed),
+        clock.clone(),
+    );
+    (clock, backend, store, balancer)
+}
+
 #[test]
 fn failed_listings_keep_partitions_only_until_they_expire() {
     block_on(async {
-        let clock = Arc::new(ManualClock::default());
-        let backend = Arc::new(FlakyBackend {
-            inner: InMemoryBackend::with_clock(clock.clone()),
-            fail_listings: AtomicBool::new(false),
-            steal_next_renewal: AtomicBool::new(false),
-        });
-        let store = CheckpointStore::new(backend.clone());
-        let partitions: Vec<PartitionId> = (0..4).map(PartitionId::from).collect();
-        let mut balancer = LoadBalancer::new(
-            store,
-            scope(),
-            OwnerId::new("me").unwrap(),
-            partitions.clone(),
-            options(LoadBalancingStrategy::Greedy, 7),
-            clock.clone(),
-        );
+        let (clock, backend, _store, mut balancer) = greedy_over_flaky_backend(7);
+        let partitions = four_partitions();
         assert_eq!(balancer.tick().await.gained, partitions);
 
         backend.fail_listings.store(true, Ordering::SeqCst);
@@ -563,22 +576,8 @@ fn failed_listings_keep_partitions_only_until_they_expire() {
 #[test]
 fn a_renewal_that_met_a_changed_blob_it_could_not_read_back_gives_the_partition_up() {
     block_on(async {
-        let clock = Arc::new(ManualClock::default());
-        let backend = Arc::new(FlakyBackend {
-            inner: InMemoryBackend::with_clock(clock.clone()),
-            fail_listings: AtomicBool::new(false),
-            steal_next_renewal: AtomicBool::new(false),
-        });
-        let store = CheckpointStore::new(backend.clone());
-        let partitions: Vec<PartitionId> = (0..4).map(PartitionId::from).collect();
-        let mut balancer = LoadBalancer::new(
-            store.clone(),
-            scope(),
-            OwnerId::new("me").unwrap(),
-            partitions.clone(),
-            options(LoadBalancingStrategy::Greedy, 9),
-            clock.clone(),
-        );
+        let (clock, backend, store, mut balancer) = greedy_over_flaky_backend(9);
+        let partitions = four_partitions();
         assert_eq!(balancer.tick().await.gained, partitions);
 
         clock.advance(INTERVAL);
