@@ -9,14 +9,11 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
+use eventhub_checkpoints_blob::{AccountKey, ApiVersion, SharedKeySigner};
 use futures::{StreamExt as _, TryStreamExt as _};
-use hmac::{Hmac, KeyInit as _, Mac as _};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Request, StatusCode};
-use sha2::Sha256;
 use url::Url;
 
 use crate::cpu::measure;
@@ -31,20 +28,6 @@ const ENCODE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 /// The standard headers of the SharedKey string-to-sign, in order.
-const STANDARD_HEADERS: [&str; 11] = [
-    "content-encoding",
-    "content-language",
-    "content-length",
-    "content-md5",
-    "content-type",
-    "date",
-    "if-modified-since",
-    "if-match",
-    "if-none-match",
-    "if-unmodified-since",
-    "range",
-];
-
 /// The user agent the backend sends, so the floor's requests are the same bytes.
 const USER_AGENT: &str = concat!("eventhub-checkpoints-blob/", env!("CARGO_PKG_VERSION"));
 
@@ -57,7 +40,8 @@ pub struct Raw {
     pub account: String,
     /// The account key, base64 (as in a connection string).
     pub key_base64: String,
-    key: Vec<u8>,
+    /// Signs with the backend's own signer (outside the timed sections).
+    signer: SharedKeySigner,
     /// `x-ms-version`.
     pub api_version: String,
     /// Requests in flight at once for the claim workload (the store's
@@ -81,7 +65,7 @@ impl Raw {
             endpoint: endpoint.trim_end_matches('/').to_owned(),
             account: account.to_owned(),
             key_base64: key_base64.to_owned(),
-            key: STANDARD.decode(key_base64)?,
+            signer: SharedKeySigner::new(account.to_owned(), &AccountKey::from_base64(key_base64)?),
             api_version: api_version.to_owned(),
             concurrency: 64,
         })
@@ -165,7 +149,8 @@ impl Raw {
                 HeaderValue::from_str(value).expect("a valid header value"),
             );
         }
-        let signature = self.authorization(&self.string_to_sign(&method, &url, &map));
+        let version = ApiVersion::new(&self.api_version).expect("a valid version");
+        let signature = self.signer.authorization(method.as_str(), &url, &map, version);
         map.insert(
             reqwest::header::AUTHORIZATION,
             HeaderValue::from_str(&signature).expect("base64"),
@@ -173,67 +158,6 @@ impl Raw {
         let mut request = Request::new(method, url);
         *request.headers_mut() = map;
         request
-    }
-
-    /// The SharedKey string-to-sign (API versions from 2015-02-21 on: a zero
-    /// `Content-Length` is signed as empty).
-    fn string_to_sign(&self, method: &Method, url: &Url, headers: &HeaderMap) -> String {
-        let mut out = String::with_capacity(256);
-        out.push_str(method.as_str());
-        out.push('\n');
-        for name in STANDARD_HEADERS {
-            let value = headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
-            let value =
-                if name == "content-length" && value == "0" && self.api_version.as_str() >= "2015-02-21" {
-                    ""
-                } else {
-                    value
-                };
-            out.push_str(value);
-            out.push('\n');
-        }
-        let mut ms: Vec<(&str, &str)> = headers
-            .iter()
-            .filter(|(name, _)| name.as_str().starts_with("x-ms-"))
-            .map(|(name, value)| (name.as_str(), value.to_str().unwrap_or("")))
-            .collect();
-        ms.sort();
-        for (name, value) in ms {
-            out.push_str(name);
-            out.push(':');
-            out.push_str(value);
-            out.push('\n');
-        }
-        out.push('/');
-        out.push_str(&self.account);
-        out.push_str(url.path());
-        let decode = |s: &str| percent_decode_str(s).decode_utf8_lossy().into_owned();
-        let mut params: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for pair in url.query().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            params
-                .entry(decode(k).to_lowercase())
-                .or_default()
-                .push(decode(v));
-        }
-        for (name, mut values) in params {
-            values.sort();
-            out.push('\n');
-            out.push_str(&name);
-            out.push(':');
-            out.push_str(&values.join(","));
-        }
-        out
-    }
-
-    fn authorization(&self, string_to_sign: &str) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key");
-        mac.update(string_to_sign.as_bytes());
-        format!(
-            "SharedKey {}:{}",
-            self.account,
-            STANDARD.encode(mac.finalize().into_bytes())
-        )
     }
 
     /// Sends one request and reads the whole answer; fails unless its status is `expect`.

@@ -22,7 +22,7 @@ use crate::credential::{Credential, SasToken};
 use crate::error::ConfigError;
 use crate::list_xml;
 use crate::options::AzureBlobOptions;
-use crate::shared_key::Signer;
+use crate::shared_key::SharedKeySigner;
 
 /// Everything but RFC 3986 unreserved characters is encoded in a path
 /// segment or query value (as the Azure SDKs do: `$` becomes `%24`).
@@ -82,7 +82,7 @@ struct Inner {
 }
 
 enum Auth {
-    SharedKey(Signer),
+    SharedKey(SharedKeySigner),
     Sas(SasToken),
     Bearer(TokenCache),
     Anonymous,
@@ -133,7 +133,7 @@ impl AzureBlobBackend {
         let auth = match credential {
             Credential::SharedKey { account, key } => {
                 crate::credential::validate_account_name(&account)?;
-                Auth::SharedKey(Signer::new(account, &key))
+                Auth::SharedKey(SharedKeySigner::new(account, &key))
             }
             Credential::Sas(token) => Auth::Sas(token),
             Credential::Bearer(source) => {

@@ -52,6 +52,7 @@ pub use credential::{AccountKey, Credential, SasToken};
 pub use error::ConfigError;
 pub use options::AzureBlobOptions;
 pub use retry::RetryOptions;
+pub use shared_key::SharedKeySigner;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -35,28 +35,47 @@ const STANDARD_HEADERS: [HeaderName; 11] = [
     header::RANGE,
 ];
 
-/// Signs requests for one account: the account name and the HMAC keyed
-/// with its key, built once (each request clones the keyed state). Not
-/// `Debug`: it holds the key.
+/// SharedKey signing for one storage account, as the backend signs every
+/// attempt: for tools that build their own Blob requests (the benchmark's
+/// raw-HTTP floor does). The HMAC is keyed once; each signature clones the
+/// keyed state. Not `Debug`: it holds the key.
+///
+/// ```
+/// use eventhub_checkpoints_blob::{AccountKey, ApiVersion, SharedKeySigner};
+/// use reqwest::header::{HeaderMap, HeaderValue};
+///
+/// let key = AccountKey::from_base64("a2V5")?;
+/// let signer = SharedKeySigner::new("contoso".to_owned(), &key);
+/// let url = url::Url::parse("https://contoso.blob.core.windows.net/checkpoints?restype=container")?;
+/// let mut headers = HeaderMap::new();
+/// headers.insert("x-ms-date", HeaderValue::from_static("Sun, 29 Nov 2026 06:00:00 GMT"));
+/// headers.insert("x-ms-version", HeaderValue::from_static("2025-05-05"));
+/// let value = signer.authorization("PUT", &url, &headers, ApiVersion::DEFAULT);
+/// assert!(value.starts_with("SharedKey contoso:"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
-pub(crate) struct Signer {
+pub struct SharedKeySigner {
     account: String,
     keyed: Hmac<Sha256>,
 }
 
-impl Signer {
-    pub(crate) fn new(account: String, key: &AccountKey) -> Self {
+impl SharedKeySigner {
+    /// A signer for `account` with its key.
+    pub fn new(account: String, key: &AccountKey) -> Self {
         let keyed = Hmac::<Sha256>::new_from_slice(key.bytes()).expect("HMAC accepts keys of any length");
         Self { account, keyed }
     }
 
     /// The account the signatures are for.
-    pub(crate) fn account(&self) -> &str {
+    pub fn account(&self) -> &str {
         &self.account
     }
 
-    /// The `Authorization` header value for a request.
-    pub(crate) fn authorization(
+    /// The `Authorization` header value (`SharedKey <account>:<signature>`)
+    /// for a request with this method, URL and headers (the headers as
+    /// sent, `x-ms-date` and `x-ms-version` included).
+    pub fn authorization(
         &self,
         method: &str,
         url: &Url,
@@ -182,7 +201,7 @@ mod tests {
             let method = case["method"].as_str().unwrap();
             let sts = string_to_sign(method, &url, &headers, account, version);
             assert_eq!(sts, case["string_to_sign"].as_str().unwrap(), "{name}");
-            let signer = Signer::new(account.to_owned(), &AccountKey::from_base64(key).unwrap());
+            let signer = SharedKeySigner::new(account.to_owned(), &AccountKey::from_base64(key).unwrap());
             // The keyed state is reused: signing twice gives the same answer.
             for _ in 0..2 {
                 assert_eq!(
