@@ -65,11 +65,9 @@ pub struct AzureBlobBackend {
 
 struct Inner {
     http: reqwest::Client,
-    /// `<account url>/<container>`, no trailing slash, no query.
-    container_url: String,
-    /// The same, parsed once: each call's URL is a copy with its own path
-    /// and query.
-    parsed_container_url: Url,
+    /// `<account url>/<container>`, no trailing slash, no query; parsed
+    /// once: each call's URL is a copy with its own path and query.
+    container_url: Url,
     /// `x-ms-version`, formatted once.
     version_header: HeaderValue,
     container: String,
@@ -97,7 +95,7 @@ impl fmt::Debug for AzureBlobBackend {
             Auth::Anonymous => "Anonymous".to_owned(),
         };
         f.debug_struct("AzureBlobBackend")
-            .field("container_url", &self.inner.container_url)
+            .field("container_url", &self.inner.container_url.as_str())
             .field("auth", &auth)
             .field("options", &self.inner.options)
             .finish()
@@ -126,10 +124,9 @@ impl AzureBlobBackend {
     ) -> Result<Self, ConfigError> {
         // The parsed URL decides whether bearer tokens may be sent.
         let (container_url, url) = container_url(account_url, container)?;
-        let parsed_container_url =
-            Url::parse(&container_url).map_err(|e| ConfigError::InvalidAccountUrl {
-                reason: e.to_string(),
-            })?;
+        let container_url = Url::parse(&container_url).map_err(|e| ConfigError::InvalidAccountUrl {
+            reason: e.to_string(),
+        })?;
         let auth = match credential {
             Credential::SharedKey { account, key } => {
                 crate::credential::validate_account_name(&account)?;
@@ -196,7 +193,6 @@ impl AzureBlobBackend {
             inner: Arc::new(Inner {
                 http,
                 container_url,
-                parsed_container_url,
                 version_header: own_header_value(&options.api_version.to_string()),
                 container: container.to_owned(),
                 redactions,
@@ -219,7 +215,7 @@ impl AzureBlobBackend {
 
     /// The container's URL.
     pub fn container_url(&self) -> &str {
-        &self.inner.container_url
+        self.inner.container_url.as_str()
     }
 
     /// Creates the container; `Ok(false)` if it already existed.
@@ -468,7 +464,7 @@ impl Inner {
     /// The call's URL: the container's, with the blob's path segments and
     /// the query (the call's, then the SAS) percent-encoded.
     fn url(&self, call: &Call<'_>) -> Url {
-        let mut url = self.parsed_container_url.clone();
+        let mut url = self.container_url.clone();
         if let Some(blob) = call.blob {
             let mut path = String::with_capacity(url.path().len() + 1 + blob.len() * 3 / 2);
             path.push_str(url.path());
@@ -538,17 +534,7 @@ impl Inner {
 /// 412, Azurite 409).
 fn refine_condition_error(error: BackendError, condition: &WriteCondition) -> BackendError {
     if *condition == WriteCondition::IfNotExists && error.kind() == BackendErrorKind::PreconditionFailed {
-        let mut refined = BackendError::new(BackendErrorKind::AlreadyExists, error.message().to_owned());
-        if let Some(status) = error.status() {
-            refined = refined.with_status(status);
-        }
-        if let Some(id) = error.request_id() {
-            refined = refined.with_request_id(id);
-        }
-        if error.write_may_have_applied() {
-            refined = refined.with_write_may_have_applied();
-        }
-        return refined;
+        return error.with_kind(BackendErrorKind::AlreadyExists);
     }
     error
 }

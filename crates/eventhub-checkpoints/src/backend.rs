@@ -212,6 +212,19 @@ impl BackendError {
         }
     }
 
+    /// The same error in another class (a backend that learns more about a
+    /// failure than its transport said); everything else is kept.
+    pub fn with_kind(mut self, kind: BackendErrorKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// The same error with another message; everything else is kept.
+    pub fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = message.into();
+        self
+    }
+
     /// Records the HTTP status code.
     pub fn with_status(mut self, status: u16) -> Self {
         self.status = Some(status);

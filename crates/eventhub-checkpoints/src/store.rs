@@ -386,17 +386,10 @@ fn unreadable_claim(write_error: BackendError, read_error: BackendError) -> Back
         message.push_str(&format!(": {cause}"));
     }
     message.push_str("; the claim may have landed and could not be read back");
-    let mut error = BackendError::new(write_error.kind(), message);
-    if let Some(status) = write_error.status() {
-        error = error.with_status(status);
-    }
-    if let Some(id) = write_error.request_id() {
-        error = error.with_request_id(id);
-    }
-    if let Some(delay) = write_error.retry_after() {
-        error = error.with_retry_after(delay);
-    }
-    error.with_source(read_error).with_write_may_have_applied()
+    write_error
+        .with_message(message)
+        .with_source(read_error)
+        .with_write_may_have_applied()
 }
 
 fn claimed(claim: &OwnershipClaim, properties: BlobProperties) -> Ownership {
