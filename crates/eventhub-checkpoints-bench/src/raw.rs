@@ -42,6 +42,8 @@ pub struct Raw {
     pub key_base64: String,
     /// Signs with the backend's own signer (outside the timed sections).
     signer: SharedKeySigner,
+    /// [`api_version`](Self::api_version), parsed.
+    version: ApiVersion,
     /// `x-ms-version`.
     pub api_version: String,
     /// Requests in flight at once for the claim workload (the store's
@@ -67,6 +69,7 @@ impl Raw {
             key_base64: key_base64.to_owned(),
             signer: SharedKeySigner::new(account.to_owned(), &AccountKey::from_base64(key_base64)?),
             api_version: api_version.to_owned(),
+            version: ApiVersion::new(api_version)?,
             concurrency: 64,
         })
     }
@@ -149,8 +152,9 @@ impl Raw {
                 HeaderValue::from_str(value).expect("a valid header value"),
             );
         }
-        let version = ApiVersion::new(&self.api_version).expect("a valid version");
-        let signature = self.signer.authorization(method.as_str(), &url, &map, version);
+        let signature = self
+            .signer
+            .authorization(method.as_str(), &url, &map, self.version);
         map.insert(
             reqwest::header::AUTHORIZATION,
             HeaderValue::from_str(&signature).expect("base64"),
